@@ -1,0 +1,75 @@
+# Thin front door over CMake (GNU make).  The real build is CMakeLists.txt;
+# this file only names the build directories and the flags each use needs,
+# so that `make demo` and `make check` work from a fresh clone.
+
+CMAKE        ?= cmake
+CTEST        ?= ctest
+JOBS         ?= 2
+PREFIX       ?= /usr/local
+FUZZ_SECONDS ?= 60
+PEERS        ?=
+
+DEPS = sh scripts/deps.sh
+
+# Each top-level target is a sequence of steps; the parallelism is inside
+# cmake --build and ctest.  Running two of them at once (make -j clean all)
+# would race on the same directories.
+.NOTPARALLEL:
+
+.PHONY: all deps demo check bench fuzz-smoke install clean format
+
+all: deps
+	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	$(CMAKE) --build build -j$(JOBS)
+
+deps:
+	$(DEPS)
+
+# make reports a failing guest as an error (its own status 2), not the guest's
+# exact exit code; run ./build/softvmm directly for that.
+demo: all
+	./build/softvmm run --exits summary build/guests/demo.bin
+
+check: deps
+	$(CMAKE) -S . -B build-check -DSOFTVMM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	$(CMAKE) --build build-check -j$(JOBS)
+	$(CTEST) --test-dir build-check --output-on-failure -j$(JOBS)
+	@if command -v clang >/dev/null 2>&1; then \
+		$(MAKE) fuzz-smoke FUZZ_SECONDS=10; \
+	else \
+		echo "softvmm: clang not found; skipping the fuzz smoke" >&2; \
+	fi
+
+# Release build without tests: the benchmark should time the code users get.
+# deps runs inside the recipe so that PEERS=1 can ask for the peer emulators.
+bench:
+	$(DEPS) $(if $(filter 1,$(PEERS)),--bench-peers)
+	$(CMAKE) -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DSOFTVMM_TESTS=OFF
+	$(CMAKE) --build build-release -j$(JOBS)
+	bash bench/run-bench.sh build-release/softvmm $(if $(filter 1,$(PEERS)),--peers)
+
+# libFuzzer writes new inputs into its first corpus directory, so that is a
+# fresh scratch copy: the committed corpus under fuzz/ is only read.  Crash
+# files go to build-fuzz/artifacts/ instead of the current directory.
+fuzz-smoke: deps
+	CC=clang $(CMAKE) -S . -B build-fuzz -DSOFTVMM_FUZZ=ON -DSOFTVMM_TESTS=OFF \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo
+	$(CMAKE) --build build-fuzz -j$(JOBS) --target fuzz_decode
+	rm -rf build-fuzz/corpus-work
+	mkdir -p build-fuzz/corpus-work build-fuzz/artifacts
+	cp -R fuzz/corpus/decode/. build-fuzz/corpus-work/
+	./build-fuzz/fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=build-fuzz/artifacts/ build-fuzz/corpus-work fuzz/corpus/decode
+
+install: all
+	$(CMAKE) --install build --prefix $(PREFIX)
+
+clean:
+	rm -rf build build-check build-release build-fuzz
+
+FORMAT_DIRS = core decode paging devices trace runner tests fuzz bench include
+
+# The fuzz corpus holds raw inputs, never sources, whatever their names.
+format:
+	find $(wildcard $(FORMAT_DIRS)) -path fuzz/corpus -prune -o -type f \
+		\( -name '*.c' -o -name '*.h' \) -print0 | xargs -0 -r clang-format -i

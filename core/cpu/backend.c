@@ -1,0 +1,346 @@
+/*
+ * vmm_ops_soft: the software CPU as a backend.  Registers and segment
+ * state live in struct cpu; vmrun enters the run loop at the caller's rip.
+ */
+#include <Zydis/Zydis.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "core/cpu/cpu.h"
+#include "core/cpu/cpumodel.h"
+#include "core/vmm_ops.h"
+#include "decode/cache.h"
+#include "paging/walk.h"
+
+struct soft_vm {
+	struct vm_mem *mem;
+	struct code_cache *cc;
+	int ncpus;
+	struct cpu *cpus[VM_MAXCPU];
+	/* Where the last exit left each vcpu, to count instructions the caller
+	 * completed (resuming at rip + inst_length). */
+	uint64_t resume_rip[VM_MAXCPU];
+	bool resume_counts[VM_MAXCPU];
+};
+
+static void soft_vcpu_reset(void *vmi, int vcpu)
+{
+	struct soft_vm *s = vmi;
+	struct cpu *c = s->cpus[vcpu];
+	cpu_reset(c);
+	s->resume_counts[vcpu] = false;
+}
+
+static void soft_cleanup(void *vmi)
+{
+	struct soft_vm *s = vmi;
+	if (!s)
+		return;
+	for (int i = 0; i < s->ncpus; i++)
+		free(s->cpus[i]);
+	code_cache_free(s->cc);
+	free(s);
+}
+
+static void *soft_init(struct vm *vm, struct vm_mem *mem, const struct cpu_model *model, int ncpus)
+{
+	(void)vm;
+	struct soft_vm *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->mem = mem;
+	s->ncpus = ncpus;
+	s->cc = code_cache_new(mem);
+	if (!s->cc) {
+		free(s);
+		return NULL;
+	}
+	for (int i = 0; i < ncpus; i++) {
+		struct cpu *c = calloc(1, sizeof(*c));
+		if (!c) {
+			soft_cleanup(s);
+			return NULL;
+		}
+		s->cpus[i] = c;
+		c->mem = mem;
+		c->cc = s->cc;
+		c->model = model;
+		c->vcpuid = i;
+		code_cache_attach(s->cc, &c->tlb, c->jcache, sizeof(c->jcache));
+		cpu_reset(c);
+	}
+	return s;
+}
+
+static int soft_run(void *vmi, int vcpu, uint64_t rip, struct vm_exit *vme)
+{
+	struct soft_vm *s = vmi;
+	struct cpu *c = s->cpus[vcpu];
+	if (s->resume_counts[vcpu] && rip == s->resume_rip[vcpu])
+		c->icount++; /* the caller completed the exit's instruction */
+	c->rip = rip;
+	int r = cpu_run(c, vme);
+	s->resume_counts[vcpu] = vme->inst_length > 0;
+	s->resume_rip[vcpu] = vme->rip + (uint64_t)vme->inst_length;
+	return r;
+}
+
+static struct segreg *seg_of(struct cpu *c, int reg)
+{
+	if (reg >= VM_REG_GUEST_ES && reg <= VM_REG_GUEST_GS)
+		return &c->seg[reg - VM_REG_GUEST_ES];
+	if (reg == VM_REG_GUEST_LDTR)
+		return &c->ldtr;
+	if (reg == VM_REG_GUEST_TR)
+		return &c->tr;
+	return NULL;
+}
+
+static const int gpr_index[] = {
+    [VM_REG_GUEST_RAX] = 0, [VM_REG_GUEST_RBX] = 3, [VM_REG_GUEST_RCX] = 1,
+    [VM_REG_GUEST_RDX] = 2, [VM_REG_GUEST_RSI] = 6, [VM_REG_GUEST_RDI] = 7,
+    [VM_REG_GUEST_RBP] = 5, [VM_REG_GUEST_R8] = 8,  [VM_REG_GUEST_R9] = 9,
+    [VM_REG_GUEST_R10] = 10, [VM_REG_GUEST_R11] = 11, [VM_REG_GUEST_R12] = 12,
+    [VM_REG_GUEST_R13] = 13, [VM_REG_GUEST_R14] = 14, [VM_REG_GUEST_R15] = 15,
+};
+
+static int soft_getreg(void *vmi, int vcpu, int reg, uint64_t *val)
+{
+	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
+	if (reg <= VM_REG_GUEST_R15) {
+		*val = c->gpr[gpr_index[reg]].q;
+		return 0;
+	}
+	struct segreg *s = seg_of(c, reg);
+	if (s) {
+		*val = s->sel;
+		return 0;
+	}
+	switch (reg) {
+	case VM_REG_GUEST_CR0:
+		*val = c->cr0;
+		return 0;
+	case VM_REG_GUEST_CR3:
+		*val = c->cr3;
+		return 0;
+	case VM_REG_GUEST_CR4:
+		*val = c->cr4;
+		return 0;
+	case VM_REG_GUEST_DR7:
+		*val = c->dr[7];
+		return 0;
+	case VM_REG_GUEST_RSP:
+		*val = c->gpr[4].q;
+		return 0;
+	case VM_REG_GUEST_RIP:
+		*val = c->rip;
+		return 0;
+	case VM_REG_GUEST_RFLAGS:
+		*val = cpu_get_rflags(c);
+		return 0;
+	case VM_REG_GUEST_EFER:
+		*val = c->efer;
+		return 0;
+	case VM_REG_GUEST_CR2:
+		*val = c->cr2;
+		return 0;
+	case VM_REG_GUEST_PDPTE0:
+	case VM_REG_GUEST_PDPTE1:
+	case VM_REG_GUEST_PDPTE2:
+	case VM_REG_GUEST_PDPTE3:
+		*val = c->pdpte[reg - VM_REG_GUEST_PDPTE0];
+		return 0;
+	default:
+		return EINVAL; /* IDTR/GDTR have no selector: use vm_get_seg_desc */
+	}
+}
+
+static int soft_setreg(void *vmi, int vcpu, int reg, uint64_t val)
+{
+	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
+	if (reg <= VM_REG_GUEST_R15) {
+		c->gpr[gpr_index[reg]].q = val;
+		return 0;
+	}
+	struct segreg *s = seg_of(c, reg);
+	if (s) {
+		s->sel = (uint16_t)val;
+		return 0;
+	}
+	switch (reg) {
+	case VM_REG_GUEST_CR0:
+		c->cr0 = val;
+		break;
+	case VM_REG_GUEST_CR3:
+		c->cr3 = val;
+		break;
+	case VM_REG_GUEST_CR4:
+		c->cr4 = val;
+		break;
+	case VM_REG_GUEST_DR7:
+		c->dr[7] = val;
+		return 0;
+	case VM_REG_GUEST_RSP:
+		c->gpr[4].q = val;
+		return 0;
+	case VM_REG_GUEST_RIP:
+		c->rip = val;
+		return 0;
+	case VM_REG_GUEST_RFLAGS:
+		cpu_set_rflags(c, val);
+		break;
+	case VM_REG_GUEST_EFER:
+		c->efer = val;
+		break;
+	case VM_REG_GUEST_CR2:
+		c->cr2 = val;
+		return 0;
+	case VM_REG_GUEST_PDPTE0:
+	case VM_REG_GUEST_PDPTE1:
+	case VM_REG_GUEST_PDPTE2:
+	case VM_REG_GUEST_PDPTE3:
+		c->pdpte[reg - VM_REG_GUEST_PDPTE0] = val;
+		break;
+	default:
+		return EINVAL;
+	}
+	/* Like a VMCS write: the new state takes effect at the next entry. */
+	cpu_update_mode(c);
+	cpu_flush_tlb(c);
+	return 0;
+}
+
+static int soft_getdesc(void *vmi, int vcpu, int reg, struct seg_desc *d)
+{
+	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
+	if (reg == VM_REG_GUEST_IDTR || reg == VM_REG_GUEST_GDTR) {
+		const struct dtr *t = reg == VM_REG_GUEST_IDTR ? &c->idtr : &c->gdtr;
+		d->base = t->base;
+		d->limit = t->limit;
+		d->access = 0;
+		return 0;
+	}
+	*d = seg_of(c, reg)->d;
+	return 0;
+}
+
+static int soft_setdesc(void *vmi, int vcpu, int reg, const struct seg_desc *d)
+{
+	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
+	if (reg == VM_REG_GUEST_IDTR || reg == VM_REG_GUEST_GDTR) {
+		struct dtr *t = reg == VM_REG_GUEST_IDTR ? &c->idtr : &c->gdtr;
+		t->base = d->base;
+		t->limit = d->limit;
+		return 0;
+	}
+	seg_of(c, reg)->d = *d;
+	cpu_update_mode(c);
+	return 0;
+}
+
+static int soft_getcap(void *vmi, int vcpu, int cap, int *val)
+{
+	*val = ((struct soft_vm *)vmi)->cpus[vcpu]->caps[cap];
+	return 0;
+}
+
+static int soft_setcap(void *vmi, int vcpu, int cap, int val)
+{
+	/* UNRESTRICTED_GUEST is always on for a software CPU; INVPCID is
+	 * accepted and has no effect until INVPCID exists (issue 6). */
+	((struct soft_vm *)vmi)->cpus[vcpu]->caps[cap] = val != 0;
+	return 0;
+}
+
+static int soft_inject(void *vmi, int vcpu, uint64_t info)
+{
+	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
+	c->exc.vector = (uint8_t)VM_INTINFO_VECTOR(info);
+	c->exc.has_error = (info & VM_INTINFO_DEL_ERRCODE) != 0;
+	c->exc.error = (uint32_t)(info >> 32);
+	c->exc_pending = true;
+	return 0;
+}
+
+static void soft_mem_written(void *vmi, uint64_t gpa, uint64_t len)
+{
+	code_cache_invalidate_range(((struct soft_vm *)vmi)->cc, gpa, len);
+}
+
+static void soft_set_insn_limit(void *vmi, int vcpu, uint64_t limit)
+{
+	((struct soft_vm *)vmi)->cpus[vcpu]->insn_limit = limit;
+}
+
+static void soft_get_stats(void *vmi, int vcpu, struct vm_vcpu_stats *st)
+{
+	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
+	st->insns_retired = c->icount;
+	st->block_lookups = c->stats.block_lookups;
+	st->block_misses = c->stats.block_misses;
+	st->insns_decoded = c->stats.insns_decoded;
+	st->unimplemented = c->stats.unimplemented;
+}
+
+static void soft_foreach_unimpl(void *vmi, int vcpu,
+    void (*fn)(void *arg, const char *mnemonic, uint64_t count), void *arg)
+{
+	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
+	unsigned n = sizeof(c->stats.unimpl_by_mnemonic) / sizeof(c->stats.unimpl_by_mnemonic[0]);
+	for (unsigned m = 0; m < n; m++)
+		if (c->stats.unimpl_by_mnemonic[m])
+			fn(arg, ZydisMnemonicGetString((ZydisMnemonic)m), c->stats.unimpl_by_mnemonic[m]);
+}
+
+static int soft_gla2gpa(void *vmi, int vcpu, uint64_t gla, int prot, uint64_t *gpa, int *fault)
+{
+	struct soft_vm *s = vmi;
+	struct cpu *c = s->cpus[vcpu];
+	struct walk_regs r = {.cr0 = c->cr0, .cr3 = c->cr3, .cr4 = c->cr4, .efer = c->efer,
+	    .cpl = c->cpl, .rflags_ac = (c->rflags & RF_AC) != 0,
+	    .maxphyaddr = c->model->maxphyaddr};
+	memcpy(r.pdpte, c->pdpte, sizeof(r.pdpte));
+	*fault = 0;
+	if ((c->efer & EFER_LMA) && (uint64_t)((int64_t)(gla << 16) >> 16) != gla) {
+		/* Non-canonical: #GP(0) (bhyve's vmm_gla2gpa). */
+		c->exc = (struct pending_exception){IDT_GP, true, 0, 0};
+		c->exc_pending = true;
+		*fault = 1;
+		return 0;
+	}
+	struct walk_result w;
+	switch (paging_walk(s->mem, &r, gla, prot, WALK_F_NO_POPULATE, &w)) {
+	case WALK_OK:
+		*gpa = w.gpa;
+		return 0;
+	case WALK_PF:
+		c->cr2 = gla;
+		c->exc = (struct pending_exception){IDT_PF, true, w.pf_error, gla};
+		c->exc_pending = true;
+		*fault = 1;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+const struct vmm_ops vmm_ops_soft = {
+    .name = "soft",
+    .vminit = soft_init,
+    .vmcleanup = soft_cleanup,
+    .vcpu_reset = soft_vcpu_reset,
+    .vmrun = soft_run,
+    .getreg = soft_getreg,
+    .setreg = soft_setreg,
+    .getdesc = soft_getdesc,
+    .setdesc = soft_setdesc,
+    .getcap = soft_getcap,
+    .setcap = soft_setcap,
+    .inject = soft_inject,
+    .mem_written = soft_mem_written,
+    .set_insn_limit = soft_set_insn_limit,
+    .get_stats = soft_get_stats,
+    .foreach_unimplemented = soft_foreach_unimpl,
+    .gla2gpa = soft_gla2gpa,
+};
+

@@ -1,0 +1,255 @@
+/*
+ * The soft CPU's memory slow path: soft-TLB misses, page walks, the
+ * first-touch PAGING exits, accesses outside RAM (INST_EMUL, or the VMX
+ * EPT-violation exit for fetches and page walks, BHYVE-EXITS.md sections 4
+ * and 5), self-modifying code, and accesses that straddle a page.
+ */
+#include "core/cpu/cpu.h"
+#include "core/cpu/cpumodel.h"
+#include "decode/cache.h"
+#include "paging/walk.h"
+
+static bool canonical(uint64_t la)
+{
+	return (uint64_t)((int64_t)(la << 16) >> 16) == la;
+}
+
+static void walk_regs_of(const struct cpu *c, struct walk_regs *r)
+{
+	r->cr0 = c->cr0;
+	r->cr3 = c->cr3;
+	r->cr4 = c->cr4;
+	r->efer = c->efer;
+	memcpy(r->pdpte, c->pdpte, sizeof(r->pdpte));
+	r->cpl = c->cpl;
+	r->rflags_ac = (c->rflags & RF_AC) != 0;
+	r->maxphyaddr = c->model->maxphyaddr;
+}
+
+/* The exit for an access bhyve's EPT cannot satisfy and does not emulate:
+ * VMX, exit reason 48 (BHYVE-EXITS.md section 4). */
+static int exit_ept_violation(struct cpu *c, uint64_t gpa, uint64_t la, int prot, bool xlat)
+{
+	struct vm_exit *vme = cpu_begin_exit(c, VM_EXITCODE_VMX, c->cur ? c->cur->len : 0);
+	uint64_t q = EPT_VIOLATION_GLA_VALID;
+	if (prot & VM_PROT_EXECUTE)
+		q |= EPT_VIOLATION_INST_FETCH;
+	else if (prot & VM_PROT_WRITE)
+		q |= EPT_VIOLATION_DATA_WRITE;
+	else
+		q |= EPT_VIOLATION_DATA_READ;
+	if (xlat)
+		q |= EPT_VIOLATION_XLAT_VALID;
+	vme->u.vmx.status = 0;
+	vme->u.vmx.exit_reason = VMX_EXIT_REASON_EPT_VIOLATION;
+	vme->u.vmx.exit_qualification = q;
+	vme->u.vmx.inst_type = 0;
+	vme->u.vmx.inst_error = 0;
+	(void)gpa;
+	(void)la;
+	return -1;
+}
+
+/* First touch of a RAM page: bhyve's EPT fault, handled in the vmm by
+ * vm_handle_paging; the instruction restarts (inst_length 0). */
+static int exit_paging(struct cpu *c, uint64_t gpa, int prot)
+{
+	struct vm_exit *vme = cpu_begin_exit(c, VM_EXITCODE_PAGING, 0);
+	vme->u.paging.gpa = gpa;
+	vme->u.paging.fault_type = (prot & VM_PROT_WRITE)	  ? VM_PROT_WRITE
+				   : (prot & VM_PROT_EXECUTE) ? VM_PROT_EXECUTE
+							      : VM_PROT_READ;
+	return -1;
+}
+
+static int exit_inst_emul(struct cpu *c, uint64_t gpa, uint64_t la)
+{
+	struct vm_exit *vme = cpu_begin_exit(c, VM_EXITCODE_INST_EMUL, c->cur ? c->cur->len : 0);
+	vme->u.inst_emul.gpa = gpa;
+	vme->u.inst_emul.gla = la;
+	cpu_paging_info(c, &vme->u.inst_emul.paging);
+	enum vm_cpu_mode m = vme->u.inst_emul.paging.cpu_mode;
+	vme->u.inst_emul.cs_d = (m == CPU_MODE_PROTECTED || m == CPU_MODE_COMPATIBILITY) &&
+				(c->seg[SEG_CS].d.access & SEGA_DB);
+	memset(&vme->u.inst_emul.vie, 0, sizeof(vme->u.inst_emul.vie));
+	return -1;
+}
+
+int cpu_seg_fault(struct cpu *c, int seg)
+{
+	/* Limit violations: #SS(0) for the stack segment, else #GP(0) (SDM 6.15). */
+	if (seg == SEG_SS)
+		return cpu_raise(c, IDT_SS, true, 0) ? -1 : -1;
+	return cpu_raise(c, IDT_GP, true, 0) ? -1 : -1;
+}
+
+/*
+ * Translate la for 'prot' and fill its TLB entry.  Returns the entry, or
+ * NULL with an exception or exit pending.  *gpa_out gets the page's
+ * guest-physical address; *mmio is set when it is not RAM (data only).
+ */
+static struct tlb_entry *translate(struct cpu *c, uint64_t la, int prot, int seg, bool *mmio,
+    uint64_t *gpa_out)
+{
+	*mmio = false;
+	if (c->la_mask == ~0ull && !canonical(la)) {
+		/* Non-canonical: #SS(0) for stack references, else #GP(0) (SDM 6.15). */
+		cpu_raise(c, seg == SEG_SS ? IDT_SS : IDT_GP, true, 0);
+		return NULL;
+	}
+	struct walk_regs r;
+	walk_regs_of(c, &r);
+	struct walk_result w;
+	switch (paging_walk(c->mem, &r, la, prot, 0, &w)) {
+	case WALK_OK:
+		break;
+	case WALK_PF:
+		cpu_raise_pf(c, la, w.pf_error);
+		return NULL;
+	case WALK_UNBACKED:
+		exit_ept_violation(c, w.gpa, la, VM_PROT_READ, false);
+		return NULL;
+	case WALK_POPULATE:
+		exit_paging(c, w.gpa, VM_PROT_READ);
+		return NULL;
+	}
+	uint64_t gpa = w.gpa;
+	*gpa_out = gpa;
+	struct mem_seg *s = mem_find(c->mem, gpa);
+	if (!s) {
+		if (prot & VM_PROT_EXECUTE) {
+			exit_ept_violation(c, gpa, la, prot, true);
+			return NULL;
+		}
+		*mmio = true;
+		return NULL;
+	}
+	uint64_t pi = mem_page_index(s, gpa);
+	if (!bitmap_test(s->touched, pi)) {
+		/* The vmm populates the page when it handles the exit. */
+		exit_paging(c, gpa & TLB_PAGE_MASK, prot);
+		return NULL;
+	}
+	if ((prot & VM_PROT_WRITE) && bitmap_test(s->code, pi)) {
+		/* Self-modifying code: drop the page's decoded records first. */
+		code_cache_invalidate_page(c->cc, gpa & TLB_PAGE_MASK);
+	}
+	struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
+	uint64_t page = la & TLB_PAGE_MASK;
+	e->tag_r = page;
+	e->tag_w = (w.writable && !bitmap_test(s->code, pi)) ? page : TLB_INVALID;
+	e->tag_x = w.executable ? page : TLB_INVALID;
+	e->host = (uintptr_t)(s->hva + ((gpa & TLB_PAGE_MASK) - s->gpa));
+	e->gpa = gpa & TLB_PAGE_MASK;
+	if (w.page_size > 4096)
+		c->tlb.has_large = true;
+	return e;
+}
+
+int cpu_translate_fetch(struct cpu *c, uint64_t la, uint64_t *gpa, const uint8_t **host)
+{
+	struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
+	if (e->tag_x != (la & TLB_PAGE_MASK)) {
+		bool mmio;
+		uint64_t g;
+		e = translate(c, la, VM_PROT_EXECUTE, SEG_CS, &mmio, &g);
+		if (!e)
+			return -1;
+	}
+	*gpa = e->gpa | (la & 0xfff);
+	*host = (const uint8_t *)(e->host + (la & 0xfff));
+	return 0;
+}
+
+/* Translate every page of [la, la+size) for prot, low page first. */
+static int translate_span(struct cpu *c, uint64_t la, unsigned size, int prot, int seg,
+    uint8_t *hosts[2], unsigned *first_len)
+{
+	unsigned off = la & 0xfff;
+	unsigned n1 = off + size > 0x1000 ? 0x1000 - off : size;
+	*first_len = n1;
+	for (int part = 0; part < 2; part++) {
+		uint64_t a = part ? ((la + n1) & c->la_mask) : la;
+		if (part && n1 == size)
+			break;
+		bool mmio;
+		uint64_t gpa;
+		struct tlb_entry *e = tlb_entry_for(&c->tlb, a);
+		uint64_t tag = (prot & VM_PROT_WRITE) ? e->tag_w : e->tag_r;
+		if (tag != (a & TLB_PAGE_MASK)) {
+			e = translate(c, a, prot, seg, &mmio, &gpa);
+			if (!e) {
+				if (mmio)
+					return exit_inst_emul(c, gpa, la);
+				return -1;
+			}
+		}
+		hosts[part] = (uint8_t *)(e->host + (a & 0xfff));
+	}
+	return 0;
+}
+
+int cpu_read_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t *val, int seg)
+{
+	uint8_t *h[2];
+	unsigned n1;
+	if (translate_span(c, la, size, VM_PROT_READ, seg, h, &n1))
+		return -1;
+	uint8_t buf[8];
+	memcpy(buf, h[0], n1);
+	if (n1 < size)
+		memcpy(buf + n1, h[1], size - n1);
+	*val = load_le(buf, size);
+	return 0;
+}
+
+int cpu_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t val, int seg)
+{
+	uint8_t *h[2];
+	unsigned n1;
+	if (translate_span(c, la, size, VM_PROT_WRITE, seg, h, &n1))
+		return -1;
+	uint8_t buf[8];
+	store_le(buf, size, val);
+	memcpy(h[0], buf, n1);
+	if (n1 < size)
+		memcpy(h[1], buf + n1, size - n1);
+	return 0;
+}
+
+int cpu_rmw_begin_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t *val, int seg)
+{
+	uint8_t *h[2];
+	unsigned n1;
+	if (translate_span(c, la, size, VM_PROT_READ | VM_PROT_WRITE, seg, h, &n1))
+		return -1;
+	uint8_t buf[8];
+	memcpy(buf, h[0], n1);
+	if (n1 < size)
+		memcpy(buf + n1, h[1], size - n1);
+	*val = load_le(buf, size);
+	return 0;
+}
+
+/* Linear-address accesses for descriptor tables and the like: supervisor
+ * (implicit) reads and writes of any length, byte by byte across pages. */
+int cpu_read_linear(struct cpu *c, uint64_t la, void *dst, unsigned len)
+{
+	uint8_t *d = dst;
+	for (unsigned k = 0; k < len; k++) {
+		uint64_t v;
+		if (cpu_read_slow(c, (la + k) & c->la_mask, 1, &v, SEG_NONE))
+			return -1;
+		d[k] = (uint8_t)v;
+	}
+	return 0;
+}
+
+int cpu_write_linear(struct cpu *c, uint64_t la, const void *src, unsigned len)
+{
+	const uint8_t *s = src;
+	for (unsigned k = 0; k < len; k++)
+		if (cpu_write_slow(c, (la + k) & c->la_mask, 1, s[k], SEG_NONE))
+			return -1;
+	return 0;
+}

@@ -1,0 +1,77 @@
+/* The CPU model table (see cpumodel.h). */
+#include "core/cpu/cpumodel.h"
+
+#include <string.h>
+
+/* "GenuineIntel" / "AuthenticAMD" as CPUID leaf 0 returns them in EBX, EDX, ECX. */
+#define INTEL_VENDOR 0x756e6547, 0x6c65746e, 0x49656e69
+#define AMD_VENDOR   0x68747541, 0x444d4163, 0x69746e65
+
+/*
+ * An x86-64 baseline: the integer, system and paging features a stock Linux
+ * kernel needs (leaf 1 EDX: FPU TSC MSR PAE CX8 SEP PGE CMOV PAT PSE36 FXSR
+ * SSE SSE2 PSE MCE MCA APIC MTRR CLFSH; ECX: SSE3 CX16 POPCNT; 0x80000001
+ * EDX: SYSCALL NX LM).  softvmm version 1 of this table.
+ */
+static const struct cpuid_leaf baseline_intel[] = {
+    {0x0, 0, 0xd, INTEL_VENDOR},
+    {0x1, 0, 0x000306a9, 0x00000800, 0x00802201, 0x078bfbff},
+    {0x80000000, 0, 0x80000008, 0, 0, 0},
+    {0x80000001, 0, 0, 0, 0x00000001, 0x20100800},
+    {0x80000008, 0, 0x00003027, 0, 0, 0},
+};
+
+static const struct cpuid_leaf baseline_amd[] = {
+    {0x0, 0, 0xd, AMD_VENDOR},
+    {0x1, 0, 0x00a00f11, 0x00000800, 0x00802201, 0x078bfbff},
+    {0x80000000, 0, 0x80000008, AMD_VENDOR},
+    {0x80000001, 0, 0x00a00f11, 0, 0x00000001, 0x20100800},
+    {0x80000008, 0, 0x00003027, 0, 0, 0},
+};
+
+#define CR4_BASELINE 0x000006ffull /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
+
+static const struct cpu_model models[] = {
+    {"x86-64-intel", "Intel x86-64 baseline (default)", "intel", 39, CR4_BASELINE, baseline_intel,
+	sizeof(baseline_intel) / sizeof(baseline_intel[0])},
+    {"x86-64-amd", "AMD x86-64 baseline", "amd", 40, CR4_BASELINE, baseline_amd,
+	sizeof(baseline_amd) / sizeof(baseline_amd[0])},
+};
+
+const struct cpu_model *cpu_model_default(void)
+{
+	return &models[0];
+}
+
+const struct cpu_model *cpu_model_find(const char *name)
+{
+	if (!name)
+		return cpu_model_default();
+	for (unsigned i = 0; i < sizeof(models) / sizeof(models[0]); i++)
+		if (strcmp(models[i].name, name) == 0)
+			return &models[i];
+	return NULL;
+}
+
+/* Leaves above the maximum give the highest basic leaf's values, as Intel
+ * CPUs do; unlisted leaves below it read as zero. */
+void cpu_model_cpuid(const struct cpu_model *m, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+	uint32_t max_basic = m->leaves[0].eax, max_ext = 0;
+	for (unsigned i = 0; i < m->nleaves; i++)
+		if (m->leaves[i].leaf == 0x80000000)
+			max_ext = m->leaves[i].eax;
+	if (leaf < 0x80000000 ? leaf > max_basic : leaf > max_ext)
+		leaf = max_basic;
+	out[0] = out[1] = out[2] = out[3] = 0;
+	for (unsigned i = 0; i < m->nleaves; i++) {
+		const struct cpuid_leaf *l = &m->leaves[i];
+		if (l->leaf == leaf && l->subleaf == (l->leaf == 4 || l->leaf == 7 ? subleaf : 0)) {
+			out[0] = l->eax;
+			out[1] = l->ebx;
+			out[2] = l->ecx;
+			out[3] = l->edx;
+			return;
+		}
+	}
+}

@@ -1,0 +1,268 @@
+/*
+ * Exceptions and interrupts: raising, the double-fault rules (SDM vol. 3
+ * 6.15, table 6-5), delivery through the real-mode IVT (SDM 20.1.4) and
+ * the protected-mode and IA-32e IDT (SDM 6.12, 6.14), and exits.
+ */
+#include "core/cpu/cpu.h"
+
+int cpu_raise(struct cpu *c, int vector, bool has_error, uint32_t error)
+{
+	c->exc.vector = (uint8_t)vector;
+	c->exc.has_error = has_error;
+	c->exc.error = error;
+	c->exc_pending = true;
+	c->stop = STOP_EXCEPTION;
+	return EXEC_STOP;
+}
+
+int cpu_raise_pf(struct cpu *c, uint64_t la, uint32_t error)
+{
+	c->cr2 = la;
+	return cpu_raise(c, IDT_PF, true, error);
+}
+
+struct vm_exit *cpu_begin_exit(struct cpu *c, enum vm_exitcode code, int inst_length)
+{
+	struct vm_exit *vme = c->exit;
+	memset(vme, 0, sizeof(*vme));
+	vme->exitcode = code;
+	vme->rip = c->rip;
+	vme->inst_length = inst_length;
+	c->stop = STOP_EXIT;
+	return vme;
+}
+
+/* bhyve's vmx_paging_info (BHYVE-EXITS.md section 3). */
+void cpu_paging_info(const struct cpu *c, struct vm_guest_paging *p)
+{
+	p->cr3 = c->cr3;
+	p->cpl = (int)SEG_DESC_DPL(c->seg[SEG_SS].d.access);
+	if ((c->efer & EFER_LMA) && (c->seg[SEG_CS].d.access & SEGA_L))
+		p->cpu_mode = CPU_MODE_64BIT;
+	else if (c->efer & EFER_LMA)
+		p->cpu_mode = CPU_MODE_COMPATIBILITY;
+	else if (c->cr0 & CR0_PE)
+		p->cpu_mode = CPU_MODE_PROTECTED;
+	else
+		p->cpu_mode = CPU_MODE_REAL;
+	if (!(c->cr0 & CR0_PG))
+		p->paging_mode = PAGING_MODE_FLAT;
+	else if (!(c->cr4 & CR4_PAE))
+		p->paging_mode = PAGING_MODE_32;
+	else if (c->efer & EFER_LME)
+		p->paging_mode = PAGING_MODE_64;
+	else
+		p->paging_mode = PAGING_MODE_PAE;
+}
+
+enum exc_class { EXC_BENIGN, EXC_CONTRIBUTORY, EXC_PAGE_FAULT };
+
+static enum exc_class exc_class(unsigned v)
+{
+	switch (v) {
+	case IDT_DE:
+	case IDT_TS:
+	case IDT_NP:
+	case IDT_SS:
+	case IDT_GP:
+		return EXC_CONTRIBUTORY;
+	case IDT_PF:
+	case 20: /* #VE */
+		return EXC_PAGE_FAULT;
+	default:
+		return EXC_BENIGN;
+	}
+}
+
+/* Real mode: IVT entry at IDTR.base + 4*vector, 16-bit frame (SDM 20.1.4). */
+static int deliver_real(struct cpu *c, unsigned vector, uint64_t ret_ip)
+{
+	if (vector * 4 + 3 > c->idtr.limit)
+		return cpu_raise(c, IDT_GP, true, vector * 8 + 2);
+	uint8_t ent[4];
+	if (cpu_read_linear(c, c->idtr.base + vector * 4, ent, 4))
+		return EXEC_STOP;
+	uint16_t flags = (uint16_t)cpu_get_rflags(c);
+	if (cpu_push(c, 2, flags) || cpu_push(c, 2, c->seg[SEG_CS].sel) || cpu_push(c, 2, ret_ip))
+		return EXEC_STOP;
+	c->rflags &= ~(uint64_t)(RF_IF | RF_TF | RF_AC | RF_RF);
+	cpu_load_seg_real(c, SEG_CS, (uint16_t)(ent[2] | ent[3] << 8));
+	c->rip = (uint16_t)(ent[0] | ent[1] << 8);
+	return 0;
+}
+
+static uint64_t desc_base(uint64_t d)
+{
+	return ((d >> 16) & 0xffffff) | ((d >> 56) << 24);
+}
+
+/*
+ * Protected-mode and IA-32e delivery through an interrupt or trap gate,
+ * to the same privilege level or to ring 0 (stack from the TSS, SDM 6.12.1).
+ * Task gates are not supported yet and give #GP.
+ */
+static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t err,
+    uint64_t ret_ip, bool ext)
+{
+	bool lm = (c->efer & EFER_LMA) != 0;
+	unsigned gsz = lm ? 16 : 8;
+	uint32_t idt_err = vector * 8 + 2 + (ext ? 1 : 0);
+	if (vector * gsz + gsz - 1 > c->idtr.limit)
+		return cpu_raise(c, IDT_GP, true, idt_err);
+	uint8_t g[16] = {0};
+	if (cpu_read_linear(c, c->idtr.base + vector * gsz, g, gsz))
+		return EXEC_STOP;
+	uint64_t lo, hi = 0;
+	memcpy(&lo, g, 8);
+	memcpy(&hi, g + 8, 8);
+	unsigned type = (lo >> 40) & 0xf, dpl = (lo >> 45) & 3;
+	bool gate32 = type == 0xe || type == 0xf;
+	bool gate16 = !lm && (type == 0x6 || type == 0x7);
+	if (!gate32 && !gate16)
+		return cpu_raise(c, IDT_GP, true, idt_err);
+	if (!((lo >> 47) & 1))
+		return cpu_raise(c, IDT_NP, true, idt_err);
+	uint16_t sel = (uint16_t)(lo >> 16);
+	uint64_t off = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ull);
+	if (lm)
+		off |= (hi & 0xffffffffull) << 32;
+	(void)dpl;
+	/* Target code segment descriptor. */
+	if ((sel & ~3) == 0)
+		return cpu_raise(c, IDT_GP, true, ext ? 1 : 0);
+	struct dtr *t = (sel & 4) ? (struct dtr *)&c->ldtr.d : &c->gdtr;
+	uint64_t tbase = (sel & 4) ? c->ldtr.d.base : t->base;
+	uint32_t tlimit = (sel & 4) ? c->ldtr.d.limit : t->limit;
+	if ((sel & ~7u) + 7 > tlimit)
+		return cpu_raise(c, IDT_GP, true, (sel & ~3u) | ext);
+	uint64_t d;
+	if (cpu_read_linear(c, tbase + (sel & ~7u), &d, 8))
+		return EXEC_STOP;
+	unsigned cdpl = (d >> 45) & 3;
+	if (!((d >> 43) & 1) || !((d >> 44) & 1) || cdpl > (unsigned)c->cpl)
+		return cpu_raise(c, IDT_GP, true, (sel & ~3u) | ext);
+	if (!((d >> 47) & 1))
+		return cpu_raise(c, IDT_NP, true, (sel & ~3u) | ext);
+	bool conforming = (d >> 42) & 1;
+	unsigned new_cpl = conforming ? (unsigned)c->cpl : cdpl;
+	uint64_t rflags = cpu_get_rflags(c);
+	uint16_t old_ss = c->seg[SEG_SS].sel, old_cs = c->seg[SEG_CS].sel;
+	uint64_t old_sp = c->gpr[4].q;
+	unsigned ist = lm ? (hi >> 0) & 0 : 0;
+	ist = lm ? (unsigned)((lo >> 32) & 7) : 0;
+	bool stack_switch = new_cpl < (unsigned)c->cpl || ist;
+	unsigned psz = lm ? 8 : (gate32 ? 4 : 2);
+	if (stack_switch) {
+		uint64_t nsp;
+		uint16_t nss = 0;
+		if (lm) {
+			uint64_t slot = ist ? 0x24 + (ist - 1) * 8 : 4 + new_cpl * 8;
+			if (cpu_read_linear(c, c->tr.d.base + slot, &nsp, 8))
+				return EXEC_STOP;
+			nsp &= ~0xfull;
+		} else {
+			uint32_t esp;
+			if (cpu_read_linear(c, c->tr.d.base + 4 + new_cpl * 8, &esp, 4) ||
+			    cpu_read_linear(c, c->tr.d.base + 8 + new_cpl * 8, &nss, 2))
+				return EXEC_STOP;
+			nsp = esp;
+		}
+		if (new_cpl < (unsigned)c->cpl) {
+			if (lm) {
+				c->seg[SEG_SS].sel = (uint16_t)new_cpl;
+				c->seg[SEG_SS].d.access = SEGA_UNUSABLE | (new_cpl << 5);
+			} else if (cpu_load_seg(c, SEG_SS, nss)) {
+				return EXEC_STOP;
+			}
+			c->cpl = (int)new_cpl;
+		}
+		c->gpr[4].q = nsp;
+		cpu_seg_bounds(c, &c->seg[SEG_SS]);
+	} else if (lm) {
+		c->gpr[4].q &= ~0xfull;
+	}
+	if (lm || stack_switch) {
+		if (cpu_push(c, psz, old_ss) || cpu_push(c, psz, old_sp))
+			return EXEC_STOP;
+	}
+	if (cpu_push(c, psz, rflags) || cpu_push(c, psz, old_cs) || cpu_push(c, psz, ret_ip))
+		return EXEC_STOP;
+	if (has_err && cpu_push(c, psz, err))
+		return EXEC_STOP;
+	/* Load CS from the descriptor read above. */
+	struct segreg *cs = &c->seg[SEG_CS];
+	cs->sel = (uint16_t)((sel & ~3u) | new_cpl);
+	cs->d.base = desc_base(d);
+	uint32_t limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
+	if ((d >> 55) & 1)
+		limit = (limit << 12) | 0xfff;
+	cs->d.limit = limit;
+	cs->d.access = (uint32_t)(((d >> 40) & 0xff) | (((d >> 52) & 0xf) << 12)) | SEGA_TYPE_ACCESSED;
+	c->cpl = (int)new_cpl;
+	/* Interrupt gates clear IF; both clear TF, NT, RF and VM (SDM 6.12.1.2). */
+	uint64_t clr = RF_TF | RF_NT | RF_RF | RF_VM;
+	if ((type & 1) == 0)
+		clr |= RF_IF;
+	c->rflags &= ~clr;
+	c->rip = gate16 ? (off & 0xffff) : off;
+	cpu_update_mode(c);
+	cpu_flush_tlb(c);
+	return 0;
+}
+
+/* Deliver one event; 0 when done, EXEC_STOP when something stopped it. */
+static int deliver(struct cpu *c, unsigned vector, bool has_err, uint32_t err, bool ext)
+{
+	if (!(c->cr0 & CR0_PE))
+		return deliver_real(c, vector, c->rip);
+	return deliver_prot(c, vector, has_err, err, c->rip, ext);
+}
+
+/*
+ * Deliver c->exc.  A fault raised while delivering is combined with the
+ * first by SDM table 6-5: contributory + contributory or page fault +
+ * non-benign gives #DF; a fault while delivering #DF is a triple fault.
+ * Returns 1 when the run must stop with c->exit filled in.
+ */
+int cpu_deliver_pending(struct cpu *c)
+{
+	for (;;) {
+		struct pending_exception first = c->exc;
+		c->stop = STOP_NONE;
+		if (deliver(c, first.vector, first.has_error, first.error, true) == 0) {
+			c->exc_pending = false;
+			c->stop = STOP_NONE;
+			return 0;
+		}
+		if (c->stop == STOP_EXIT)
+			return 1; /* c->exc stays pending; retried at the next run */
+		unsigned second = c->exc.vector;
+		if (first.vector == IDT_DF) {
+			c->exc_pending = false;
+			struct vm_exit *vme = cpu_begin_exit(c, VM_EXITCODE_SUSPENDED, 0);
+			vme->u.suspended.how = VM_SUSPEND_TRIPLEFAULT;
+			return 1;
+		}
+		enum exc_class a = exc_class(first.vector), b = exc_class(second);
+		if ((a == EXC_CONTRIBUTORY && b == EXC_CONTRIBUTORY) ||
+		    (a == EXC_PAGE_FAULT && b != EXC_BENIGN)) {
+			c->exc.vector = IDT_DF;
+			c->exc.has_error = true;
+			c->exc.error = 0;
+		}
+	}
+}
+
+/* INT n / INT3 / INTO: a software event, returning after the instruction. */
+int cpu_soft_interrupt(struct cpu *c, unsigned vector, uint64_t next_rip)
+{
+	uint64_t here = c->rip;
+	c->rip = next_rip;
+	int r = (c->cr0 & CR0_PE) ? deliver_prot(c, vector, false, 0, next_rip, false)
+				  : deliver_real(c, vector, next_rip);
+	if (r) {
+		c->rip = here;
+		return EXEC_STOP;
+	}
+	return EXEC_JUMP;
+}

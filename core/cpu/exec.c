@@ -1,0 +1,207 @@
+/*
+ * The software CPU's run loop: find the block for CS:RIP (jump cache, then
+ * the decode cache, then Zydis), call its records' handlers one after the
+ * other, and turn what stops them (an exception, an exit, the instruction
+ * budget) into the next step.
+ */
+#include <Zydis/Zydis.h>
+
+#include "core/cpu/cpu.h"
+#include "core/cpu/cpumodel.h"
+#include "core/cpu/lower.h"
+#include "decode/cache.h"
+
+static const ZydisMachineMode zydis_mode[MODE_COUNT] = {
+    [MODE_REAL16] = ZYDIS_MACHINE_MODE_REAL_16,
+    [MODE_PROT16] = ZYDIS_MACHINE_MODE_LEGACY_16,
+    [MODE_PROT32] = ZYDIS_MACHINE_MODE_LEGACY_32,
+    [MODE_COMPAT16] = ZYDIS_MACHINE_MODE_LONG_COMPAT_16,
+    [MODE_COMPAT32] = ZYDIS_MACHINE_MODE_LONG_COMPAT_32,
+    [MODE_LONG64] = ZYDIS_MACHINE_MODE_LONG_64,
+};
+
+static const ZydisStackWidth zydis_stack[MODE_COUNT] = {
+    [MODE_REAL16] = ZYDIS_STACK_WIDTH_16,
+    [MODE_PROT16] = ZYDIS_STACK_WIDTH_16,
+    [MODE_PROT32] = ZYDIS_STACK_WIDTH_32,
+    [MODE_COMPAT16] = ZYDIS_STACK_WIDTH_16,
+    [MODE_COMPAT32] = ZYDIS_STACK_WIDTH_32,
+    [MODE_LONG64] = ZYDIS_STACK_WIDTH_64,
+};
+
+int insn_stale(struct cpu *c, const struct insn *i)
+{
+	(void)i;
+	c->stop = STOP_NONE;
+	return EXEC_STOP;
+}
+
+/* Decode one instruction from buf; fills rec (an #UD record when invalid). */
+static void decode_one(struct cpu *c, const uint8_t *buf, size_t avail, struct insn *rec,
+    bool *ends, ZyanStatus *st)
+{
+	ZydisDecoder dec;
+	ZydisDecoderInit(&dec, zydis_mode[c->mode], zydis_stack[c->mode]);
+	ZydisDecodedInstruction zi;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	*st = ZydisDecoderDecodeFull(&dec, buf, avail, &zi, ops);
+	c->stats.insns_decoded++;
+	if (ZYAN_SUCCESS(*st)) {
+		lower_insn(&zi, ops, c->model, rec, ends);
+		return;
+	}
+	memset(rec, 0, sizeof(*rec));
+	rec->fn = insn_invalid;
+	rec->len = 1;
+	*ends = true;
+}
+
+/*
+ * Build the block starting at la (guest-physical gpa, host bytes h, all
+ * inside one page).  An instruction that runs past the page end ends the
+ * block before it, or, as the first instruction, becomes a block of its own
+ * with its second page recorded.  Returns NULL with c->stop set when the
+ * second page cannot be fetched.
+ */
+static struct block *build_block(struct cpu *c, uint64_t la, uint64_t gpa, const uint8_t *h)
+{
+	struct block *b = code_cache_alloc(c->cc, BLOCK_MAX_INSNS);
+	b->gpa = gpa;
+	b->gpa2_page = ~0ull;
+	b->mode = c->mode;
+	unsigned off = gpa & 0xfff, n = 0;
+	while (n < BLOCK_MAX_INSNS && off < 0x1000) {
+		size_t avail = 0x1000 - off;
+		bool ends = false;
+		ZyanStatus st;
+		decode_one(c, h + (off - (gpa & 0xfff)), avail < 15 ? avail : 15, &b->insns[n], &ends,
+		    &st);
+		if (st == ZYDIS_STATUS_NO_MORE_DATA) {
+			if (n > 0)
+				break;
+			/* The first instruction straddles the page: fetch the next page. */
+			uint64_t gpa2;
+			const uint8_t *h2;
+			if (cpu_translate_fetch(c, (la + avail) & c->la_mask, &gpa2, &h2))
+				return NULL;
+			uint8_t buf[15];
+			memcpy(buf, h + (off - (gpa & 0xfff)), avail);
+			memcpy(buf + avail, h2, 15 - avail);
+			decode_one(c, buf, 15, &b->insns[0], &ends, &st);
+			b->gpa2_page = gpa2 & TLB_PAGE_MASK;
+			n = 1;
+			break;
+		}
+		off += b->insns[n].len;
+		n++;
+		if (ends)
+			break;
+	}
+	code_cache_insert(c->cc, b, n);
+	return b;
+}
+
+static inline struct jcache_entry *jcache_slot(struct cpu *c, uint64_t la)
+{
+	return &c->jcache[(la ^ (la >> 12)) & (JCACHE_SIZE - 1)];
+}
+
+/* The block at CS:RIP, or NULL with c->stop set (fault or exit on fetch). */
+static struct block *find_block(struct cpu *c)
+{
+	uint64_t la = (c->seg[SEG_CS].d.base + c->rip) & c->la_mask;
+	struct jcache_entry *j = jcache_slot(c, la);
+	c->stats.block_lookups++;
+	if (likely(j->la == la && j->mode == c->mode && j->b && j->b->valid))
+		return j->b;
+	c->cur = NULL;
+	uint64_t gpa;
+	const uint8_t *h;
+	if (cpu_translate_fetch(c, la, &gpa, &h))
+		return NULL;
+	struct block *b = code_cache_lookup(c->cc, gpa, c->mode);
+	if (b && b->gpa2_page != ~0ull) {
+		/* A straddling instruction: its second page must still map the same. */
+		uint64_t gpa2;
+		const uint8_t *h2;
+		uint64_t la2 = ((la | 0xfff) + 1) & c->la_mask;
+		if (cpu_translate_fetch(c, la2, &gpa2, &h2))
+			return NULL;
+		if ((gpa2 & TLB_PAGE_MASK) != b->gpa2_page)
+			b = NULL;
+		else
+			return b; /* never in the jump cache: its key covers one page */
+	}
+	if (!b) {
+		c->stats.block_misses++;
+		b = build_block(c, la, gpa, h);
+		if (!b)
+			return NULL;
+		if (b->gpa2_page != ~0ull)
+			return b;
+	}
+	j->la = la;
+	j->mode = c->mode;
+	j->b = b;
+	return b;
+}
+
+/* Run the records of b; at most 'budget' of them retire. */
+static void run_block(struct cpu *c, const struct block *b, uint64_t budget)
+{
+	const struct insn *i = b->insns;
+	unsigned n = b->n, k;
+	if (budget < n)
+		n = (unsigned)budget;
+	for (k = 0; k < n; k++, i++) {
+		c->cur = i;
+		int r = i->fn(c, i);
+		if (likely(r == EXEC_NEXT)) {
+			c->rip += i->len;
+			continue;
+		}
+		if (r == EXEC_JUMP)
+			k++;
+		break;
+	}
+	c->icount += k;
+}
+
+/*
+ * Run until an exit.  Returns 0 with vme filled in.  Exceptions are
+ * delivered here; an exception that cannot be delivered escalates to #DF
+ * and then to a triple fault, which ends the run with SUSPENDED/TRIPLEFAULT.
+ */
+int cpu_run(struct cpu *c, struct vm_exit *vme)
+{
+	c->exit = vme;
+	c->stop = STOP_NONE;
+	/* An exception was being delivered when the last exit came. */
+	if (c->exc_pending && cpu_deliver_pending(c))
+		return 0;
+	for (;;) {
+		uint64_t budget = ~0ull;
+		if (c->insn_limit) {
+			if (c->icount >= c->insn_limit) {
+				cpu_begin_exit(c, VM_EXITCODE_BOGUS, 0);
+				c->stop = STOP_NONE;
+				return 0;
+			}
+			budget = c->insn_limit - c->icount;
+		}
+		struct block *b = find_block(c);
+		if (b)
+			run_block(c, b, budget);
+		switch (c->stop) {
+		case STOP_NONE:
+			continue;
+		case STOP_EXIT:
+			c->stop = STOP_NONE;
+			return 0;
+		case STOP_EXCEPTION:
+			if (cpu_deliver_pending(c))
+				return 0;
+			continue;
+		}
+	}
+}

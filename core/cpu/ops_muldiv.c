@@ -1,0 +1,150 @@
+/*
+ * MUL, IMUL (one, two and three operands), DIV and IDIV (SDM vol. 2).
+ * #DE for a zero divisor and for a quotient that does not fit.  The flags
+ * the SDM leaves undefined (SF ZF AF PF after multiplies, all six after
+ * divides) are left unchanged in this first cut; issue 4 brings the
+ * measured vendor profiles.
+ */
+#include "core/cpu/cpu.h"
+#include "core/cpu/lower.h"
+
+static int operand(struct cpu *c, const struct insn *i, uint64_t *v)
+{
+	if (i->flags & INSN_F_MEM)
+		return cpu_read(c, i->seg, cpu_ea(c, i), i->osz, v);
+	*v = reg_read(c, i->r1, i->osz);
+	return 0;
+}
+
+static void set_cf_of(struct cpu *c, bool v)
+{
+	uint64_t f = cpu_get_rflags(c) & RF_ARITH & ~(uint64_t)(RF_CF | RF_OF);
+	flags_set_arith(c, f | (v ? RF_CF | RF_OF : 0));
+}
+
+/* One-operand MUL/IMUL: rDX:rAX = rAX * src (AX = AL * src for bytes). */
+static int op_mul1(struct cpu *c, const struct insn *i)
+{
+	uint64_t b;
+	if (operand(c, i, &b))
+		return EXEC_STOP;
+	unsigned sz = i->osz;
+	bool sgn = i->sub;
+	uint64_t a = reg_read(c, 0, sz), lo, hi;
+	if (sz == 8) {
+		if (sgn) {
+			__int128 p = (__int128)(int64_t)a * (int64_t)b;
+			lo = (uint64_t)p;
+			hi = (uint64_t)(p >> 64);
+		} else {
+			unsigned __int128 p = (unsigned __int128)a * b;
+			lo = (uint64_t)p;
+			hi = (uint64_t)(p >> 64);
+		}
+	} else {
+		uint64_t p = sgn ? (uint64_t)(sext(a, sz) * sext(b, sz)) : a * b;
+		lo = p & size_mask(sz);
+		hi = (p >> (sz * 8)) & size_mask(sz);
+	}
+	bool over = sgn ? hi != ((lo & sign_bit(sz)) ? size_mask(sz) : 0) : hi != 0;
+	if (sz == 1) {
+		c->gpr[0].w = (uint16_t)(lo | (hi << 8));
+	} else {
+		reg_write(c, 0, sz, lo);
+		reg_write(c, 2, sz, hi);
+	}
+	set_cf_of(c, over);
+	return EXEC_NEXT;
+}
+
+/* IMUL r, r/m [, imm]: truncated signed product; CF = OF = it did not fit. */
+static int op_imul_n(struct cpu *c, const struct insn *i)
+{
+	unsigned sz = i->osz;
+	uint64_t b;
+	if (i->flags & INSN_F_MEM) {
+		if (cpu_read(c, i->seg, cpu_ea(c, i), sz, &b))
+			return EXEC_STOP;
+	} else {
+		b = reg_read(c, i->sub == 3 ? i->r2 : i->r2, sz);
+	}
+	uint64_t a = i->sub == 3 ? i->imm : reg_read(c, i->r1, sz);
+	__int128 p = (__int128)sext(a, sz) * sext(b, sz);
+	uint64_t r = (uint64_t)p & size_mask(sz);
+	bool over = p != (__int128)sext(r, sz);
+	reg_write(c, i->r1, sz, r);
+	set_cf_of(c, over);
+	return EXEC_NEXT;
+}
+
+static int op_div(struct cpu *c, const struct insn *i)
+{
+	uint64_t d;
+	if (operand(c, i, &d))
+		return EXEC_STOP;
+	unsigned sz = i->osz;
+	if (d == 0)
+		return cpu_raise(c, IDT_DE, false, 0);
+	bool sgn = i->sub;
+	unsigned __int128 n;
+	if (sz == 1)
+		n = c->gpr[0].w;
+	else
+		n = ((unsigned __int128)reg_read(c, 2, sz) << (sz * 8)) | reg_read(c, 0, sz);
+	uint64_t q, r;
+	if (!sgn) {
+		unsigned __int128 qq = n / d;
+		if (qq > size_mask(sz))
+			return cpu_raise(c, IDT_DE, false, 0);
+		q = (uint64_t)qq;
+		r = (uint64_t)(n % d);
+	} else {
+		unsigned nb = sz * 16;
+		__int128 sn = nb == 128 ? (__int128)n : (__int128)(n << (128 - nb)) >> (128 - nb);
+		__int128 sd = sext(d, sz);
+		if (sd == -1 && sn == -((__int128)1 << (nb - 1)))
+			return cpu_raise(c, IDT_DE, false, 0);
+		__int128 qq = sn / sd, rr = sn % sd;
+		__int128 lim = (__int128)1 << (sz * 8 - 1);
+		if (qq >= lim || qq < -lim)
+			return cpu_raise(c, IDT_DE, false, 0);
+		q = (uint64_t)qq & size_mask(sz);
+		r = (uint64_t)rr & size_mask(sz);
+	}
+	if (sz == 1) {
+		c->gpr[0].w = (uint16_t)(q | (r << 8));
+	} else {
+		reg_write(c, 0, sz, q);
+		reg_write(c, 2, sz, r);
+	}
+	return EXEC_NEXT;
+}
+
+bool lower_muldiv(struct lower *l)
+{
+	struct insn *i = l->i;
+	switch (l->zi->mnemonic) {
+	case ZYDIS_MNEMONIC_MUL:
+		i->fn = op_mul1;
+		return true;
+	case ZYDIS_MNEMONIC_IMUL:
+		if (l->nops == 1) {
+			i->sub = 1;
+			i->fn = op_mul1;
+		} else {
+			i->sub = (uint8_t)l->nops;
+			i->imm &= size_mask(l->osz);
+			i->fn = op_imul_n;
+		}
+		return true;
+	case ZYDIS_MNEMONIC_DIV:
+		i->fn = op_div;
+		return true;
+	case ZYDIS_MNEMONIC_IDIV:
+		i->sub = 1;
+		i->fn = op_div;
+		return true;
+	default:
+		return false;
+	}
+}

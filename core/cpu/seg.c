@@ -1,0 +1,373 @@
+/*
+ * Segmentation, modes and control registers: descriptor loads (SDM vol. 3
+ * 3.4-3.5, 5.5-5.8), the decode mode, CR0/CR3/CR4 writes and the stack.
+ */
+#include "core/cpu/cpu.h"
+#include "core/cpu/cpumodel.h"
+#include "decode/cache.h"
+
+void cpu_flush_tlb(struct cpu *c)
+{
+	tlb_flush_all(&c->tlb);
+	memset(c->jcache, 0, sizeof(c->jcache));
+}
+
+void cpu_seg_bounds(struct cpu *c, struct segreg *s)
+{
+	uint32_t a = s->d.access;
+	if (c->mode == MODE_LONG64) {
+		s->lo = 0;
+		s->hi = ~0ull;
+	} else if ((c->cr0 & CR0_PE) && (a & SEGA_UNUSABLE) && s != &c->seg[SEG_CS]) {
+		s->lo = 1; /* any access faults */
+		s->hi = 0;
+	} else if ((a & SEGA_S) && !(a & 0x8) && (a & 0x4)) {
+		/* Expand-down data segment: valid offsets are above the limit. */
+		s->lo = (uint64_t)s->d.limit + 1;
+		s->hi = (a & SEGA_DB) ? 0xffffffffull : 0xffffull;
+	} else {
+		s->lo = 0;
+		s->hi = s->d.limit;
+	}
+}
+
+void cpu_update_mode(struct cpu *c)
+{
+	uint32_t cs = c->seg[SEG_CS].d.access;
+	uint32_t old = c->mode;
+	int old_cpl = c->cpl;
+	if (!(c->cr0 & CR0_PE) || (c->rflags & RF_VM)) {
+		c->mode = MODE_REAL16;
+	} else if (c->efer & EFER_LMA) {
+		if (cs & SEGA_L)
+			c->mode = MODE_LONG64;
+		else
+			c->mode = (cs & SEGA_DB) ? MODE_COMPAT32 : MODE_COMPAT16;
+	} else {
+		c->mode = (cs & SEGA_DB) ? MODE_PROT32 : MODE_PROT16;
+	}
+	c->la_mask = c->mode == MODE_LONG64 || (c->efer & EFER_LMA) ? ~0ull : 0xffffffffull;
+	if (c->mode != MODE_LONG64 && (c->efer & EFER_LMA))
+		c->la_mask = 0xffffffffull;
+	if (c->mode == MODE_LONG64)
+		c->la_mask = ~0ull;
+	c->cpl = (c->cr0 & CR0_PE) ? (int)SEG_DESC_DPL(c->seg[SEG_SS].d.access) : 0;
+	if (c->rflags & RF_VM)
+		c->cpl = 3;
+	for (int i = 0; i < 6; i++)
+		cpu_seg_bounds(c, &c->seg[i]);
+	if (c->cpl != old_cpl || (old == MODE_LONG64) != (c->mode == MODE_LONG64))
+		cpu_flush_tlb(c);
+}
+
+void cpu_load_seg_real(struct cpu *c, int seg, uint16_t sel)
+{
+	/* Real mode: only selector and base change (SDM 20.1.1); limit and
+	 * attributes stay, which is what makes "unreal mode" work. */
+	struct segreg *s = &c->seg[seg];
+	s->sel = sel;
+	s->d.base = (uint64_t)sel << 4;
+	if (c->rflags & RF_VM) {
+		s->d.limit = 0xffff;
+		s->d.access = 0xf3 | (seg == SEG_CS ? 0x8 : 0);
+	}
+	cpu_seg_bounds(c, s);
+}
+
+static uint32_t desc_access(uint64_t d)
+{
+	return (uint32_t)(((d >> 40) & 0xff) | (((d >> 52) & 0xf) << 12));
+}
+
+static void desc_to_seg(uint64_t d, struct seg_desc *sd)
+{
+	sd->base = ((d >> 16) & 0xffffff) | ((d >> 56) << 24);
+	uint32_t limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
+	if ((d >> 55) & 1)
+		limit = (limit << 12) | 0xfff;
+	sd->limit = limit;
+	sd->access = desc_access(d);
+}
+
+/* Read the descriptor for sel from the GDT or LDT; #GP(sel) past the limit. */
+static int read_desc(struct cpu *c, uint16_t sel, uint64_t *d, uint64_t *addr)
+{
+	uint64_t base = (sel & 4) ? c->ldtr.d.base : c->gdtr.base;
+	uint32_t limit = (sel & 4) ? c->ldtr.d.limit : c->gdtr.limit;
+	if ((sel & 4) && (c->ldtr.d.access & SEGA_UNUSABLE))
+		return cpu_raise(c, IDT_GP, true, sel & ~3u);
+	if ((uint32_t)(sel & ~7u) + 7 > limit)
+		return cpu_raise(c, IDT_GP, true, sel & ~3u);
+	*addr = base + (sel & ~7u);
+	if (cpu_read_linear(c, *addr, d, 8))
+		return EXEC_STOP;
+	return 0;
+}
+
+/* Load a data or stack segment register in protected mode (SDM MOV, POP). */
+int cpu_load_seg(struct cpu *c, int seg, uint16_t sel)
+{
+	if (!(c->cr0 & CR0_PE) || (c->rflags & RF_VM)) {
+		cpu_load_seg_real(c, seg, sel);
+		return 0;
+	}
+	struct segreg *s = &c->seg[seg];
+	unsigned rpl = sel & 3;
+	if ((sel & ~3u) == 0) {
+		/* Null selector: fine for DS/ES/FS/GS; SS only in 64-bit mode below CPL 3. */
+		if (seg == SEG_SS && !(c->mode == MODE_LONG64 && c->cpl < 3 && rpl == (unsigned)c->cpl))
+			return cpu_raise(c, IDT_GP, true, 0);
+		s->sel = sel;
+		s->d.base = 0;
+		s->d.limit = 0;
+		s->d.access = SEGA_UNUSABLE | (seg == SEG_SS ? (uint32_t)rpl << 5 : 0);
+		cpu_seg_bounds(c, s);
+		return 0;
+	}
+	uint64_t d, addr;
+	if (read_desc(c, sel, &d, &addr))
+		return EXEC_STOP;
+	uint32_t a = desc_access(d);
+	unsigned dpl = SEG_DESC_DPL(a);
+	bool code = a & 0x8, readable = a & 0x2, writable = a & 0x2, conforming = a & 0x4;
+	if (seg == SEG_SS) {
+		if (!(a & SEGA_S) || code || !writable || rpl != (unsigned)c->cpl ||
+		    dpl != (unsigned)c->cpl)
+			return cpu_raise(c, IDT_GP, true, sel & ~3u);
+		if (!(a & SEGA_P))
+			return cpu_raise(c, IDT_SS, true, sel & ~3u);
+	} else {
+		if (!(a & SEGA_S) || (code && !readable))
+			return cpu_raise(c, IDT_GP, true, sel & ~3u);
+		if ((!code || !conforming) && (rpl > dpl || (unsigned)c->cpl > dpl))
+			return cpu_raise(c, IDT_GP, true, sel & ~3u);
+		if (!(a & SEGA_P))
+			return cpu_raise(c, IDT_NP, true, sel & ~3u);
+	}
+	if (!(a & SEGA_TYPE_ACCESSED)) {
+		uint64_t nd = d | (1ull << 40);
+		if (cpu_write_linear(c, addr, &nd, 8))
+			return EXEC_STOP;
+		d = nd;
+	}
+	s->sel = sel;
+	desc_to_seg(d, &s->d);
+	cpu_seg_bounds(c, s);
+	if (seg == SEG_SS)
+		cpu_update_mode(c);
+	return 0;
+}
+
+/*
+ * Far JMP to a code segment (SDM JMP, "far jumps in protected mode"): the
+ * conforming and non-conforming rules; call gates and TSS targets are not
+ * supported yet and raise #GP.
+ */
+int cpu_far_jump(struct cpu *c, uint16_t sel, uint64_t off, unsigned osz)
+{
+	if (!(c->cr0 & CR0_PE) || (c->rflags & RF_VM)) {
+		cpu_load_seg_real(c, SEG_CS, sel);
+		c->rip = off & size_mask(osz);
+		cpu_update_mode(c);
+		return EXEC_JUMP;
+	}
+	if ((sel & ~3u) == 0)
+		return cpu_raise(c, IDT_GP, true, 0);
+	uint64_t d, addr;
+	if (read_desc(c, sel, &d, &addr))
+		return EXEC_STOP;
+	uint32_t a = desc_access(d);
+	unsigned dpl = SEG_DESC_DPL(a), rpl = sel & 3;
+	if (!(a & SEGA_S) || !(a & 0x8))
+		return cpu_raise(c, IDT_GP, true, sel & ~3u);
+	if (a & 0x4) {
+		if (dpl > (unsigned)c->cpl)
+			return cpu_raise(c, IDT_GP, true, sel & ~3u);
+	} else if (rpl > (unsigned)c->cpl || dpl != (unsigned)c->cpl) {
+		return cpu_raise(c, IDT_GP, true, sel & ~3u);
+	}
+	if (!(a & SEGA_P))
+		return cpu_raise(c, IDT_NP, true, sel & ~3u);
+	if ((c->efer & EFER_LMA) && (a & SEGA_L) && (a & SEGA_DB))
+		return cpu_raise(c, IDT_GP, true, sel & ~3u);
+	struct seg_desc nd;
+	desc_to_seg(d | (1ull << 40), &nd);
+	bool to64 = (c->efer & EFER_LMA) && (nd.access & SEGA_L);
+	if (!to64 && off > nd.limit)
+		return cpu_raise(c, IDT_GP, true, 0);
+	if (!(d & (1ull << 40))) {
+		uint64_t w = d | (1ull << 40);
+		if (cpu_write_linear(c, addr, &w, 8))
+			return EXEC_STOP;
+	}
+	struct segreg *cs = &c->seg[SEG_CS];
+	cs->sel = (uint16_t)((sel & ~3u) | (unsigned)c->cpl);
+	cs->d = nd;
+	c->rip = to64 ? off : off & size_mask(osz);
+	cpu_update_mode(c);
+	return EXEC_JUMP;
+}
+
+/* PAE: load the four PDPTEs at MOV CR3 / paging enable (SDM 4.4.1). */
+static int load_pdptes(struct cpu *c, uint64_t cr3)
+{
+	uint8_t *h = mem_host(c->mem, cr3 & 0xffffffe0ull, 32);
+	if (!h)
+		return cpu_raise(c, IDT_GP, true, 0);
+	for (int k = 0; k < 4; k++) {
+		uint64_t e;
+		memcpy(&e, h + 8 * k, 8);
+		/* Reserved bits 2:1, 8:5 and above MAXPHYADDR must be 0 when present. */
+		if ((e & 1) && (e & (0x1e6ull | (~0ull << c->model->maxphyaddr))))
+			return cpu_raise(c, IDT_GP, true, 0);
+		c->pdpte[k] = e;
+	}
+	return 0;
+}
+
+/*
+ * MOV to CR0/CR3/CR4 with their #GP checks (SDM vol. 3 2.5, 9.8.5 for IA-32e
+ * activation).  Returns 0 or EXEC_STOP; the caller ends the block.
+ */
+int cpu_write_cr(struct cpu *c, int cr, uint64_t v)
+{
+	switch (cr) {
+	case 0: {
+		if ((v >> 32) != 0 && c->mode == MODE_LONG64)
+			return cpu_raise(c, IDT_GP, true, 0);
+		v &= 0xffffffffull;
+		if ((v & CR0_PG) && !(v & CR0_PE))
+			return cpu_raise(c, IDT_GP, true, 0);
+		if ((v & CR0_NW) && !(v & CR0_CD))
+			return cpu_raise(c, IDT_GP, true, 0);
+		bool pg_on = (v & CR0_PG) && !(c->cr0 & CR0_PG);
+		bool pg_off = !(v & CR0_PG) && (c->cr0 & CR0_PG);
+		if (pg_on && (c->efer & EFER_LME)) {
+			if (!(c->cr4 & CR4_PAE))
+				return cpu_raise(c, IDT_GP, true, 0);
+			c->efer |= EFER_LMA;
+		} else if (pg_on && (c->cr4 & CR4_PAE)) {
+			if (load_pdptes(c, c->cr3))
+				return EXEC_STOP;
+		}
+		if (pg_off && c->mode == MODE_LONG64)
+			return cpu_raise(c, IDT_GP, true, 0);
+		if (pg_off)
+			c->efer &= ~(uint64_t)EFER_LMA;
+		c->cr0 = v | CR0_ET;
+		cpu_flush_tlb(c);
+		cpu_update_mode(c);
+		return 0;
+	}
+	case 2:
+		c->cr2 = v;
+		return 0;
+	case 3:
+		if ((c->cr0 & CR0_PG) && (c->cr4 & CR4_PAE) && !(c->efer & EFER_LMA) &&
+		    load_pdptes(c, v))
+			return EXEC_STOP;
+		c->cr3 = (c->efer & EFER_LMA) ? v : v & 0xffffffffull;
+		cpu_flush_tlb(c);
+		return 0;
+	case 4: {
+		uint64_t allowed = c->model->cr4_allowed;
+		if (v & ~allowed)
+			return cpu_raise(c, IDT_GP, true, 0);
+		if ((c->efer & EFER_LMA) && !(v & CR4_PAE))
+			return cpu_raise(c, IDT_GP, true, 0);
+		c->cr4 = v;
+		cpu_flush_tlb(c);
+		return 0;
+	}
+	case 8:
+		if (v > 15)
+			return cpu_raise(c, IDT_GP, true, 0);
+		c->cr8 = v;
+		return 0;
+	default:
+		return cpu_ud(c);
+	}
+}
+
+/* ---- stack ----------------------------------------------------------------- */
+
+void cpu_set_sp(struct cpu *c, uint64_t sp)
+{
+	switch (cpu_stack_size(c)) {
+	case 2:
+		c->gpr[4].w = (uint16_t)sp;
+		break;
+	case 4:
+		c->gpr[4].q = (uint32_t)sp;
+		break;
+	default:
+		c->gpr[4].q = sp;
+		break;
+	}
+}
+
+int cpu_push(struct cpu *c, unsigned size, uint64_t v)
+{
+	unsigned ss = cpu_stack_size(c);
+	uint64_t sp = (c->gpr[4].q - size) & size_mask(ss);
+	if (cpu_write(c, SEG_SS, sp, size, v))
+		return -1;
+	cpu_set_sp(c, sp);
+	return 0;
+}
+
+int cpu_pop_peek(struct cpu *c, unsigned size, uint64_t off, uint64_t *v)
+{
+	unsigned ss = cpu_stack_size(c);
+	uint64_t sp = (c->gpr[4].q + off) & size_mask(ss);
+	return cpu_read(c, SEG_SS, sp, size, v);
+}
+
+int cpu_pop(struct cpu *c, unsigned size, uint64_t *v)
+{
+	if (cpu_pop_peek(c, size, 0, v))
+		return -1;
+	cpu_set_sp(c, c->gpr[4].q + size);
+	return 0;
+}
+
+/* ---- reset ------------------------------------------------------------------- */
+
+/* Power-on state (SDM vol. 3 table 9-1), CS:IP = F000:FFF0. */
+void cpu_reset(struct cpu *c)
+{
+	memset(c->gpr, 0, sizeof(c->gpr));
+	c->rflags = 0x2;
+	c->lf.kind = LF_NONE;
+	c->rip = 0xfff0;
+	for (int i = 0; i < 6; i++) {
+		c->seg[i].sel = 0;
+		c->seg[i].d.base = 0;
+		c->seg[i].d.limit = 0xffff;
+		c->seg[i].d.access = 0x93;
+	}
+	c->seg[SEG_CS].sel = 0xf000;
+	c->seg[SEG_CS].d.base = 0xffff0000ull;
+	c->seg[SEG_CS].d.access = 0x9b;
+	c->ldtr.sel = 0;
+	c->ldtr.d = (struct seg_desc){0, 0xffff, 0x82};
+	c->tr.sel = 0;
+	c->tr.d = (struct seg_desc){0, 0xffff, 0x8b};
+	c->gdtr = (struct dtr){0, 0xffff};
+	c->idtr = (struct dtr){0, 0xffff};
+	c->cr0 = 0x60000010;
+	c->cr2 = c->cr3 = c->cr4 = c->cr8 = 0;
+	c->efer = 0;
+	memset(c->dr, 0, sizeof(c->dr));
+	c->dr[6] = 0xffff0ff0;
+	c->dr[7] = 0x400;
+	c->xcr0 = 1;
+	c->msr_pat = 0x0007040600070406ull;
+	c->icount = 0;
+	c->exc_pending = false;
+	c->stop = STOP_NONE;
+	c->cpl = 0;
+	c->mode = MODE_REAL16;
+	cpu_update_mode(c);
+	cpu_flush_tlb(c);
+}

@@ -1,0 +1,41 @@
+/*
+ * The backend seam (bhyve's struct vmm_ops): everything core/ needs from a
+ * CPU backend.  core/ owns what is backend-independent (memory map, exit
+ * rules, injection queues); a backend runs guest code and keeps registers.
+ */
+#ifndef SOFTVMM_CORE_VMM_OPS_H
+#define SOFTVMM_CORE_VMM_OPS_H
+
+#include "softvmm/vmm.h"
+#include "core/mem.h"
+
+struct cpu_model;
+
+struct vmm_ops {
+	const char *name;
+	void *(*vminit)(struct vm *vm, struct vm_mem *mem, const struct cpu_model *model, int ncpus);
+	void (*vmcleanup)(void *vmi);
+	void (*vcpu_reset)(void *vmi, int vcpu);
+	/* Run from rip until an exit; 0 with vme filled, or an errno. */
+	int (*vmrun)(void *vmi, int vcpu, uint64_t rip, struct vm_exit *vme);
+	int (*getreg)(void *vmi, int vcpu, int reg, uint64_t *val);
+	int (*setreg)(void *vmi, int vcpu, int reg, uint64_t val);
+	int (*getdesc)(void *vmi, int vcpu, int reg, struct seg_desc *desc);
+	int (*setdesc)(void *vmi, int vcpu, int reg, const struct seg_desc *desc);
+	int (*getcap)(void *vmi, int vcpu, int cap, int *val);
+	int (*setcap)(void *vmi, int vcpu, int cap, int val);
+	/* Deliver an event (intinfo layout) before the next instruction. */
+	int (*inject)(void *vmi, int vcpu, uint64_t intinfo);
+	/* Guest RAM was written from outside the guest (decode-cache coherence). */
+	void (*mem_written)(void *vmi, uint64_t gpa, uint64_t len);
+	void (*set_insn_limit)(void *vmi, int vcpu, uint64_t limit);
+	void (*get_stats)(void *vmi, int vcpu, struct vm_vcpu_stats *st);
+	void (*foreach_unimplemented)(void *vmi, int vcpu,
+	    void (*fn)(void *arg, const char *mnemonic, uint64_t count), void *arg);
+	/* Paging registers for gla2gpa. */
+	int (*gla2gpa)(void *vmi, int vcpu, uint64_t gla, int prot, uint64_t *gpa, int *fault);
+};
+
+extern const struct vmm_ops vmm_ops_soft;
+
+#endif

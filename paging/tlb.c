@@ -1,0 +1,38 @@
+/* The soft TLB's flush operations; the lookups are inline in tlb.h. */
+#include "paging/tlb.h"
+
+static void entry_clear(struct tlb_entry *e)
+{
+	e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
+}
+
+void tlb_flush_all(struct tlb *t)
+{
+	for (unsigned i = 0; i < TLB_ENTRIES; i++)
+		entry_clear(&t->e[i]);
+	t->has_large = false;
+}
+
+/*
+ * INVLPG semantics (SDM vol. 3 4.10.4.1): the translations for the page
+ * holding la go.  A large page is cached here as many 4 KiB entries, so if
+ * any large page was cached the whole TLB goes, which the SDM allows.
+ */
+void tlb_flush_page(struct tlb *t, uint64_t la)
+{
+	if (t->has_large) {
+		tlb_flush_all(t);
+		return;
+	}
+	struct tlb_entry *e = tlb_entry_for(t, la);
+	if (e->tag_r == (la & TLB_PAGE_MASK) || e->tag_w == (la & TLB_PAGE_MASK) ||
+	    e->tag_x == (la & TLB_PAGE_MASK))
+		entry_clear(e);
+}
+
+void tlb_protect_gpa(struct tlb *t, uint64_t gpa)
+{
+	for (unsigned i = 0; i < TLB_ENTRIES; i++)
+		if (t->e[i].gpa == gpa)
+			t->e[i].tag_w = TLB_INVALID;
+}

@@ -1,0 +1,54 @@
+/*
+ * Guest page-table walks (SDM vol. 3 chapter 4): 32-bit, PAE and 4-level
+ * paging, with the access-rights checks of 4.6, the #PF error code of 4.7
+ * and the accessed/dirty updates of 4.8.
+ */
+#ifndef SOFTVMM_PAGING_WALK_H
+#define SOFTVMM_PAGING_WALK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/mem.h"
+
+struct walk_regs {
+	uint64_t cr0, cr3, cr4, efer;
+	uint64_t pdpte[4];  /* PAE: the PDPTE registers loaded at MOV CR3 */
+	int cpl;
+	bool rflags_ac;     /* EFLAGS.AC, for SMAP */
+	unsigned maxphyaddr;
+};
+
+enum walk_status {
+	WALK_OK,
+	WALK_PF,       /* page fault: error code in pf_error */
+	WALK_UNBACKED, /* a paging-structure entry lies outside RAM: gpa in 'gpa' */
+	WALK_POPULATE, /* a paging-structure page is untouched: gpa in 'gpa' */
+};
+
+/* Page-fault error code bits (SDM vol. 3 figure 4-12). */
+#define PF_P    0x1u
+#define PF_W    0x2u
+#define PF_U    0x4u
+#define PF_RSVD 0x8u
+#define PF_ID   0x10u
+
+#define WALK_F_IMPLICIT_SV 0x1 /* implicit supervisor access (descriptor tables) */
+#define WALK_F_NO_POPULATE 0x2 /* treat untouched pages as touched (host-side access) */
+#define WALK_F_NO_AD       0x4 /* do not set accessed/dirty bits (a probe) */
+
+struct walk_result {
+	uint64_t gpa;       /* translated address, or the offending entry's address */
+	uint64_t page_size; /* 4 KiB, 2/4 MiB or 1 GiB */
+	uint32_t pf_error;
+	bool writable;      /* a write at this CPL would be allowed */
+	bool executable;    /* a fetch at this CPL would be allowed */
+};
+
+enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64_t la, int prot,
+    unsigned flags, struct walk_result *out);
+
+/* The paging mode the registers select (enum vm_paging_mode values). */
+int paging_mode_of(uint64_t cr0, uint64_t cr4, uint64_t efer);
+
+#endif
