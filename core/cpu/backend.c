@@ -76,11 +76,16 @@ static int soft_run(void *vmi, int vcpu, uint64_t rip, struct vm_exit *vme)
 {
 	struct soft_vm *s = vmi;
 	struct cpu *c = s->cpus[vcpu];
-	if (s->resume_counts[vcpu] && rip == s->resume_rip[vcpu])
-		c->icount++; /* the caller completed the exit's instruction */
+	/* An exit with an instruction length hands that instruction to the
+	 * caller, who completes it (resuming at rip + inst_length): it counts as
+	 * retired at the exit, and is taken back if the caller restarts it. */
+	if (s->resume_counts[vcpu] && rip != s->resume_rip[vcpu])
+		c->icount--;
 	c->rip = rip;
 	int r = cpu_run(c, vme);
 	s->resume_counts[vcpu] = vme->inst_length > 0;
+	if (vme->inst_length > 0)
+		c->icount++;
 	s->resume_rip[vcpu] = vme->rip + (uint64_t)vme->inst_length;
 	return r;
 }
