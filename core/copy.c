@@ -14,9 +14,14 @@ int vm_gla2gpa(struct vm *vm, int vcpuid, struct vm_guest_paging *paging, uint64
 	if (!vcpu_valid(vm, vcpuid) || !paging || !gpa)
 		return -1;
 	int fault = 0;
-	int r = vm->ops->gla2gpa(vm->vmi, vcpuid, gla, prot, gpa, &fault);
-	if (r)
+	uint32_t err = 0;
+	if (vm->ops->gla2gpa(vm->vmi, vcpuid, paging, gla, prot, gpa, &fault, &err))
 		return -1;
+	/* bhyve's vmm_gla2gpa injects the fault itself and returns 1. */
+	if (fault == IDT_PF + 1)
+		vm_inject_pf(vm, vcpuid, (int)err, gla);
+	else if (fault == IDT_GP + 1)
+		vm_inject_gp(vm, vcpuid);
 	return fault ? 1 : 0;
 }
 

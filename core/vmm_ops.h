@@ -32,8 +32,11 @@ struct vmm_ops {
 	void (*get_stats)(void *vmi, int vcpu, struct vm_vcpu_stats *st);
 	void (*foreach_unimplemented)(void *vmi, int vcpu,
 	    void (*fn)(void *arg, const char *mnemonic, uint64_t count), void *arg);
-	/* Paging registers for gla2gpa. */
-	int (*gla2gpa)(void *vmi, int vcpu, uint64_t gla, int prot, uint64_t *gpa, int *fault);
+	/* Translate with the vcpu's paging registers: 0 with *fault = 0 and
+	 * *gpa, or 0 with *fault = vector + 1 (and *err for #PF), or -1 when a
+	 * paging-structure entry is not RAM. */
+	int (*gla2gpa)(void *vmi, int vcpu, const struct vm_guest_paging *paging, uint64_t gla,
+	    int prot, uint64_t *gpa, int *fault, uint32_t *err);
 };
 
 extern const struct vmm_ops vmm_ops_soft;

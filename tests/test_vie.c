@@ -759,14 +759,23 @@ static struct vm_guest_paging flat_paging(enum vm_cpu_mode mode, int cpl)
 	    .cr3 = 0, .cpl = cpl, .cpu_mode = mode, .paging_mode = PAGING_MODE_FLAT};
 }
 
+/* vm_gpa_hold maps within one page (bhyve's rule), so copy page by page. */
 static void write_ram(uint64_t gpa, const void *src, size_t len)
 {
-	void *cookie, *p;
-
-	p = vm_gpa_hold(vm, gpa, len, VM_PROT_WRITE, &cookie);
-	cr_assert_not_null(p);
-	memcpy(p, src, len);
-	vm_gpa_release(cookie);
+	const uint8_t *s = src;
+	while (len > 0) {
+		void *cookie, *p;
+		size_t n = 4096 - (gpa & 0xfff);
+		if (n > len)
+			n = len;
+		p = vm_gpa_hold(vm, gpa, n, VM_PROT_WRITE, &cookie);
+		cr_assert_not_null(p);
+		memcpy(p, s, n);
+		vm_gpa_release(cookie);
+		gpa += n;
+		s += n;
+		len -= n;
+	}
 }
 
 static void read_ram(uint64_t gpa, void *dst, size_t len)

@@ -43,8 +43,7 @@
  *               i64 immediate, u8 decoded, u8 op_byte, u8 op_type,
  *               u16 op_flags
  *
- * A record is at most a few hundred bytes; it is built in a local buffer and
- * hashed with one update call.
+ * A record is built in a local buffer and hashed with one update call.
  */
 #include <softvmm/trace.h>
 
@@ -56,18 +55,28 @@
 _Static_assert(sizeof(XXH3_state_t) <= sizeof(((struct exit_digest *)0)->state),
                "struct exit_digest has no room for the XXH3 state");
 
-#define RECORD_MAX 1024
+/*
+ * A record is well under RECORD_MAX bytes (about 700 at most); the slack
+ * lets every put store 8 bytes at once and advance by the field's size.
+ */
+#define RECORD_MAX   1024
+#define RECORD_SLACK 8
 
 struct record {
-	unsigned char bytes[RECORD_MAX];
+	unsigned char bytes[RECORD_MAX + RECORD_SLACK];
 	size_t n;
 };
 
-/* Bounded: a record that would overflow is truncated, never overrun. */
+/* Little-endian whatever the host; bounded: a full record drops fields, never overruns. */
 static void put_bytes_le(struct record *r, uint64_t v, int size)
 {
-	for (int i = 0; i < size && r->n < RECORD_MAX; i++)
-		r->bytes[r->n++] = (unsigned char)(v >> (8 * i));
+	if (r->n + (size_t)size > RECORD_MAX)
+		return;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	memcpy(r->bytes + r->n, &v, sizeof(v));
+	r->n += (size_t)size;
 }
 
 static void put_u8(struct record *r, uint64_t v)

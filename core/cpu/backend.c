@@ -297,20 +297,42 @@ static void soft_foreach_unimpl(void *vmi, int vcpu,
 			fn(arg, ZydisMnemonicGetString((ZydisMnemonic)m), c->stats.unimpl_by_mnemonic[m]);
 }
 
-static int soft_gla2gpa(void *vmi, int vcpu, uint64_t gla, int prot, uint64_t *gpa, int *fault)
+/* A walk with the vcpu's paging registers; *fault = 0, or IDT_GP for a
+ * non-canonical address, or IDT_PF + 1 with the error code in *err. */
+static int soft_gla2gpa(void *vmi, int vcpu, const struct vm_guest_paging *pg, uint64_t gla,
+    int prot, uint64_t *gpa, int *fault, uint32_t *err)
 {
 	struct soft_vm *s = vmi;
 	struct cpu *c = s->cpus[vcpu];
-	struct walk_regs r = {.cr0 = c->cr0, .cr3 = c->cr3, .cr4 = c->cr4, .efer = c->efer,
-	    .cpl = c->cpl, .rflags_ac = (c->rflags & RF_AC) != 0,
+	/* As bhyve's vmm_gla2gpa: CR3, CPL and the paging mode come from the
+	 * caller's 'paging'; the rights bits (WP, NXE, SMEP, SMAP, PSE) from
+	 * the vcpu. */
+	uint64_t cr0 = c->cr0 & ~(uint64_t)CR0_PG, cr4 = c->cr4 & ~(uint64_t)CR4_PAE;
+	uint64_t efer = c->efer & ~(uint64_t)(EFER_LME | EFER_LMA);
+	switch (pg->paging_mode) {
+	case PAGING_MODE_FLAT:
+		break;
+	case PAGING_MODE_32:
+		cr0 |= CR0_PG;
+		break;
+	case PAGING_MODE_PAE:
+		cr0 |= CR0_PG;
+		cr4 |= CR4_PAE;
+		break;
+	default:
+		cr0 |= CR0_PG;
+		cr4 |= CR4_PAE;
+		efer |= EFER_LME | EFER_LMA;
+		break;
+	}
+	struct walk_regs r = {.cr0 = cr0, .cr3 = pg->cr3, .cr4 = cr4, .efer = efer,
+	    .cpl = pg->cpl, .rflags_ac = (c->rflags & RF_AC) != 0,
 	    .maxphyaddr = c->model->maxphyaddr};
 	memcpy(r.pdpte, c->pdpte, sizeof(r.pdpte));
 	*fault = 0;
-	if ((c->efer & EFER_LMA) && (uint64_t)((int64_t)(gla << 16) >> 16) != gla) {
-		/* Non-canonical: #GP(0) (bhyve's vmm_gla2gpa). */
-		c->exc = (struct pending_exception){IDT_GP, true, 0, 0};
-		c->exc_pending = true;
-		*fault = 1;
+	*err = 0;
+	if (pg->cpu_mode == CPU_MODE_64BIT && (uint64_t)((int64_t)(gla << 16) >> 16) != gla) {
+		*fault = IDT_GP + 1;
 		return 0;
 	}
 	struct walk_result w;
@@ -319,10 +341,8 @@ static int soft_gla2gpa(void *vmi, int vcpu, uint64_t gla, int prot, uint64_t *g
 		*gpa = w.gpa;
 		return 0;
 	case WALK_PF:
-		c->cr2 = gla;
-		c->exc = (struct pending_exception){IDT_PF, true, w.pf_error, gla};
-		c->exc_pending = true;
-		*fault = 1;
+		*fault = IDT_PF + 1;
+		*err = w.pf_error;
 		return 0;
 	default:
 		return -1;
