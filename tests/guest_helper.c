@@ -266,7 +266,7 @@ struct cmp {
 			(c)->b = (uint64_t)(expr_b);                                               \
 		}                                                                                  \
 	} while (0)
-#define CMPF(c, a, b, f) CMP(c, (a)->f, (b)->f, #f)
+#define VCMP(c, a, b, f) CMP(c, (a)->f, (b)->f, "vie." #f)
 
 static void cmp_paging(struct cmp *c, const struct vm_guest_paging *a,
                        const struct vm_guest_paging *b)
@@ -289,37 +289,37 @@ static void cmp_inout(struct cmp *c, const struct vm_inout *a, const struct vm_i
 
 static void cmp_vie(struct cmp *c, const struct vie *a, const struct vie *b)
 {
-	CMPF(c, a, b, num_valid);
+	VCMP(c, a, b, num_valid);
 	/* Only the fetched bytes are meaningful; the rest of inst[] is not. */
 	for (int i = 0; i < a->num_valid && i < VIE_INST_SIZE; i++)
 		CMP(c, a->inst[i], b->inst[i], "vie.inst[i]");
-	CMPF(c, a, b, num_processed);
-	CMPF(c, a, b, addrsize);
-	CMPF(c, a, b, opsize);
-	CMPF(c, a, b, rex_w);
-	CMPF(c, a, b, rex_r);
-	CMPF(c, a, b, rex_x);
-	CMPF(c, a, b, rex_b);
-	CMPF(c, a, b, rex_present);
-	CMPF(c, a, b, opsize_override);
-	CMPF(c, a, b, addrsize_override);
-	CMPF(c, a, b, mod);
-	CMPF(c, a, b, reg);
-	CMPF(c, a, b, rm);
-	CMPF(c, a, b, ss);
-	CMPF(c, a, b, index);
-	CMPF(c, a, b, base);
-	CMPF(c, a, b, disp_bytes);
-	CMPF(c, a, b, imm_bytes);
-	CMPF(c, a, b, scale);
-	CMPF(c, a, b, base_register);
-	CMPF(c, a, b, index_register);
-	CMPF(c, a, b, displacement);
-	CMPF(c, a, b, immediate);
-	CMPF(c, a, b, decoded);
-	CMPF(c, a, b, op.op_byte);
-	CMPF(c, a, b, op.op_type);
-	CMPF(c, a, b, op.op_flags);
+	VCMP(c, a, b, num_processed);
+	VCMP(c, a, b, addrsize);
+	VCMP(c, a, b, opsize);
+	VCMP(c, a, b, rex_w);
+	VCMP(c, a, b, rex_r);
+	VCMP(c, a, b, rex_x);
+	VCMP(c, a, b, rex_b);
+	VCMP(c, a, b, rex_present);
+	VCMP(c, a, b, opsize_override);
+	VCMP(c, a, b, addrsize_override);
+	VCMP(c, a, b, mod);
+	VCMP(c, a, b, reg);
+	VCMP(c, a, b, rm);
+	VCMP(c, a, b, ss);
+	VCMP(c, a, b, index);
+	VCMP(c, a, b, base);
+	VCMP(c, a, b, disp_bytes);
+	VCMP(c, a, b, imm_bytes);
+	VCMP(c, a, b, scale);
+	VCMP(c, a, b, base_register);
+	VCMP(c, a, b, index_register);
+	VCMP(c, a, b, displacement);
+	VCMP(c, a, b, immediate);
+	VCMP(c, a, b, decoded);
+	VCMP(c, a, b, op.op_byte);
+	VCMP(c, a, b, op.op_type);
+	VCMP(c, a, b, op.op_flags);
 }
 
 static void cmp_payload(struct cmp *c, const struct vm_exit *a, const struct vm_exit *b)

@@ -1,8 +1,9 @@
 /*
- * Exit-stream tests: small guests (the .asm files in tests/guests) run in-process through
- * the public API, and their complete exit streams, handled and returned, are
- * compared exit by exit and field by field with what bhyve's vmm produces
- * for the same code (../shared/BHYVE-EXITS.md, cited by section).
+ * Exit-stream tests: small guests (the .asm files in tests/guests) run
+ * in-process through the public API, and their complete exit streams,
+ * handled and returned, are compared exit by exit and field by field with
+ * what bhyve's vmm produces for the same code (../shared/BHYVE-EXITS.md,
+ * cited by section).
  *
  * Every expected value follows from the guest's source: the addresses are
  * pinned there with AT, the register values are the ones the guest loads,
@@ -239,12 +240,10 @@ Test(exit_stream, cli_hlt_with_halt_exit_gives_handled_hlt_then_suspended_halt)
 }
 
 /*
- * Whatever the capability's default, CLI; HLT on the only vcpu ends the run
- * with SUSPENDED {HALT} after the HLT; a HLT exit appears in the stream only
- * when the capability is on (BHYVE-EXITS.md section 8).
+ * Without the capability too: HLT always reaches the vmm's halt handler
+ * (docs/deviations.md), so it is in the stream as a handled exit, and halt
+ * detection then suspends the vm.
  */
-/* HLT always reaches the vmm's halt handler (docs/deviations.md): it is in the
- * stream as a handled exit, then halt detection suspends the vm. */
 Test(exit_stream, cli_hlt_ends_with_handled_hlt_then_suspended_halt_after_the_hlt)
 {
 	struct expect want[] = {
