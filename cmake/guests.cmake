@@ -13,7 +13,12 @@ set(SOFTVMM_GUEST_DIR ${PROJECT_BINARY_DIR}/guests)
 # the tests at it (cmake -DSOFTVMM_BENCH_DIR=...); the default is the sibling
 # directory every checkout of this project has.  Normalised so that test
 # messages print a plain path.
+# A clone without the sibling shared/ (as CI may have) falls back to the
+# copies of the small images and their expected output in tests/data/bench.
 get_filename_component(_softvmm_bench_default ${PROJECT_SOURCE_DIR}/../shared/bench ABSOLUTE)
+if(NOT EXISTS ${_softvmm_bench_default}/expected/alu-small.out)
+  set(_softvmm_bench_default ${PROJECT_SOURCE_DIR}/tests/data/bench)
+endif()
 set(SOFTVMM_BENCH_DIR ${_softvmm_bench_default} CACHE PATH
   "Directory of the prebuilt benchmark guests and their expected/ output")
 

@@ -5,7 +5,8 @@
  * console and exit with status 0 (its isa-debug-exit write).  Those files
  * were produced by QEMU and checked by single-stepping (bench/README.md);
  * each ends with a checksum over every value computed, so a single wrong
- * flag or stale decoded instruction shows up here.
+ * flag or stale decoded instruction shows up here.  The instruction and
+ * port-I/O counts of README's table must match exactly as well.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -72,7 +73,13 @@ static void assert_output(const struct captured_run *c, const char *expected_pat
 	free(exp);
 }
 
-static void check_bench_small(const char *name)
+/*
+ * The image's output and status through the runner, and its instruction
+ * count: bench/README.md's table gives the instructions retired from the
+ * first one at 0x7C00 up to and including the OUT to 0xF4, measured under
+ * QEMU by a TCG plugin and by single-stepping.
+ */
+static void check_bench_small(const char *name, uint64_t insns)
 {
 	char image[1024], expected[1024];
 	struct captured_run c;
@@ -84,38 +91,74 @@ static void check_bench_small(const char *name)
 	cr_assert_eq(c.status, 0, "%s exited with status %d; the runner said:\n%.*s", image,
 	             c.status, (int)c.diag_len, c.diag);
 	cr_assert_eq(c.result.status, c.status);
+	cr_assert(c.result.vm_ran);
+	cr_assert_eq(c.result.insns_retired, insns, "%s retired %" PRIu64 " instructions", image,
+	             c.result.insns_retired);
 	free_run(&c);
 }
 
-Test(bench_small, alu_small_prints_its_expected_output_and_exits_0)
+/*
+ * The same image driven through the public API alone (guest_helper.c): every
+ * exit vm_run returns is an OUT (bench/README.md: nothing reads a port), one
+ * per port-I/O instruction of README's table, the last one to 0xF4 with
+ * status 0, and the bytes sent to 0xE9 are the expected output again.
+ */
+static void check_port_io(const char *name, uint64_t port_io)
 {
-	check_bench_small("alu");
+	char image[1024], expected_path[1024];
+	unsigned char *expected = NULL, console[MAX_OUTPUT];
+	size_t expected_len = 0, console_len = 0;
+	uint64_t outs = 0;
+	struct guest g;
+	struct vm_exit vme;
+	struct vm_vcpu_stats st;
+
+	snprintf(image, sizeof(image), "%s/%s-small.bin", SOFTVMM_BENCH_DIR, name);
+	snprintf(expected_path, sizeof(expected_path), "%s/expected/%s-small.out",
+	         SOFTVMM_BENCH_DIR, name);
+	cr_assert_eq(read_file(expected_path, MAX_OUTPUT, &expected, &expected_len), 0, "%s",
+	             expected_path);
+	cr_assert_eq(guest_open_file(&g, image), 0, "%s", g.err);
+	for (;;) {
+		char desc[256];
+		cr_assert_eq(guest_run(&g, &vme), 0, "%s", g.err);
+		exit_describe(&vme, desc, sizeof(desc));
+		cr_assert(vme.exitcode == VM_EXITCODE_INOUT && !vme.u.inout.in,
+		          "after %" PRIu64 " OUTs: unexpected exit %s", outs, desc);
+		outs++;
+		if (vme.u.inout.port == 0xf4)
+			break;
+		if (vme.u.inout.port == 0xe9 && console_len < sizeof(console))
+			console[console_len++] = (unsigned char)vme.u.inout.eax;
+	}
+	cr_assert_eq(vme.u.inout.eax & 0xff, 0, "status %u", vme.u.inout.eax & 0xff);
+	cr_assert_eq(outs, port_io, "%" PRIu64 " OUT exits", outs);
+	cr_assert_eq(vm_get_stats(g.vm, 0, &st), 0);
+	cr_assert_eq(st.exits_returned[VM_EXITCODE_INOUT], port_io);
+	cr_assert(console_len == expected_len && memcmp(console, expected, expected_len) == 0,
+	          "console output differs from %s:\n%.*s", expected_path, (int)console_len,
+	          (const char *)console);
+	guest_close(&g);
+	free(expected);
 }
 
-Test(bench_small, alu32_small_prints_its_expected_output_and_exits_0)
-{
-	check_bench_small("alu32");
-}
+/* Instructions and port I/O from bench/README.md, "Measured counts". */
+#define BENCH_SMALL_TESTS(name, insns, port_io)                                                    \
+	Test(bench_small, name##_small_prints_its_expected_output_and_exits_0)                     \
+	{                                                                                          \
+		check_bench_small(#name, insns);                                                   \
+	}                                                                                          \
+	Test(bench_small, name##_small_returns_one_out_exit_per_measured_port_io)                  \
+	{                                                                                          \
+		check_port_io(#name, port_io);                                                     \
+	}
 
-Test(bench_small, pio_small_prints_its_expected_output_and_exits_0)
-{
-	check_bench_small("pio");
-}
-
-Test(bench_small, paging64_small_prints_its_expected_output_and_exits_0)
-{
-	check_bench_small("paging64");
-}
-
-Test(bench_small, codegen_small_prints_its_expected_output_and_exits_0)
-{
-	check_bench_small("codegen");
-}
-
-Test(bench_small, modeswitch_small_prints_its_expected_output_and_exits_0)
-{
-	check_bench_small("modeswitch");
-}
+BENCH_SMALL_TESTS(alu, 1026278, 228)
+BENCH_SMALL_TESTS(alu32, 546323, 153)
+BENCH_SMALL_TESTS(pio, 41362, 2093)
+BENCH_SMALL_TESTS(paging64, 776524, 210)
+BENCH_SMALL_TESTS(codegen, 103647, 114)
+BENCH_SMALL_TESTS(modeswitch, 20786, 191)
 
 /*
  * DESIGN.md, "Determinism": two runs of the same image see the same exits
