@@ -10,11 +10,10 @@ set(SOFTVMM_GUEST_SRC_DIR ${PROJECT_SOURCE_DIR}/tests/guests)
 set(SOFTVMM_GUEST_DIR ${PROJECT_BINARY_DIR}/guests)
 
 # A cache variable so that a checkout whose shared/ lives elsewhere can point
-# the tests at it (cmake -DSOFTVMM_BENCH_DIR=...); the default is the sibling
-# directory every checkout of this project has.  Normalised so that test
-# messages print a plain path.
-# A clone without the sibling shared/ (as CI may have) falls back to the
-# copies of the small images and their expected output in tests/data/bench.
+# the tests at it (cmake -DSOFTVMM_BENCH_DIR=...).  The default is the sibling
+# ../shared/bench, normalised so that test messages print a plain path; a
+# clone without it (as CI may have) falls back to the copies of the small
+# images and their expected output in tests/data/bench.
 get_filename_component(_softvmm_bench_default ${PROJECT_SOURCE_DIR}/../shared/bench ABSOLUTE)
 if(NOT EXISTS ${_softvmm_bench_default}/expected/alu-small.out)
   set(_softvmm_bench_default ${PROJECT_SOURCE_DIR}/tests/data/bench)

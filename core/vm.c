@@ -18,7 +18,7 @@ static const struct vmm_ops *backend_find(const char *name)
 
 int vm_create(const char *name, const struct vm_config *config, struct vm **retvm)
 {
-	if (!name || !retvm || strlen(name) == 0 || strlen(name) > VM_MAX_NAMELEN)
+	if (!name || !retvm || strlen(name) == 0 || strlen(name) >= VM_MAX_NAMELEN)
 		return EINVAL;
 	const struct vmm_ops *ops = backend_find(config ? config->backend : NULL);
 	if (!ops)
@@ -59,11 +59,13 @@ int vm_reinit(struct vm *vm)
 {
 	if (!vm)
 		return EINVAL;
-	for (int i = 0; i < vm->ncpus; i++) {
-		struct vcpu_state_core *v = &vm->vcpu[i];
-		if (v->state != VCPU_IDLE)
+	/* bhyve: only a vm whose active vcpus are all suspended (or none is
+	 * active) can be reinitialised. */
+	if (vm_suspended_cpus(vm) != vm_active_cpus(vm))
+		return EBUSY;
+	for (int i = 0; i < vm->ncpus; i++)
+		if (vm->vcpu[i].state != VCPU_IDLE)
 			return EBUSY;
-	}
 	for (int i = 0; i < vm->ncpus; i++) {
 		vm->vcpu[i] = (struct vcpu_state_core){0};
 		vm->ops->vcpu_reset(vm->vmi, i);

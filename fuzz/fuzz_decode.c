@@ -96,6 +96,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_record(p, n, mode);
 	if (!vm)
 		setup_vm();
+	/* bhyve's vm_reinit wants every active vcpu suspended first. */
+	if (vm_active_cpus(vm) != vm_suspended_cpus(vm)) {
+		struct vm_run stop = {.cpuid = 0, .rip = CODE_GPA};
+		vm_suspend(vm, VM_SUSPEND_POWEROFF);
+		vm_run(vm, &stop);
+	}
 	if (vm_reinit(vm))
 		abort();
 	vm_activate_cpu(vm, 0);

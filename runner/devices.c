@@ -58,11 +58,11 @@ int devices_register(struct runner_devices *d, FILE *console, struct inout_table
 	scratch_mmio_init(&d->scratch);
 
 	const struct inout_port port_devices[] = {
-		{"debugcon", DEBUGCON_PORT, 1, debugcon_inout, console},
-		{"debugcon", DEBUGCON_ALT_PORT, 1, debugcon_inout, console},
-		{"isa-debug-exit", DEBUG_EXIT_PORT, 1, debug_exit_inout, &d->exit_request},
-		{"post-code", POST_CODE_PORT, 1, post_code_inout, NULL},
-		{"com1", UART_COM1_BASE, UART_NPORTS, uart_inout, &d->com1},
+	    {"debugcon", DEBUGCON_PORT, 1, debugcon_inout, console},
+	    {"debugcon", DEBUGCON_ALT_PORT, 1, debugcon_inout, console},
+	    {"isa-debug-exit", DEBUG_EXIT_PORT, 1, debug_exit_inout, &d->exit_request},
+	    {"post-code", POST_CODE_PORT, 1, post_code_inout, NULL},
+	    {"com1", UART_COM1_BASE, UART_NPORTS, uart_inout, &d->com1},
 	};
 	for (size_t i = 0; i < sizeof(port_devices) / sizeof(port_devices[0]); i++) {
 		int err = inout_register(ports, &port_devices[i]);
@@ -70,11 +70,11 @@ int devices_register(struct runner_devices *d, FILE *console, struct inout_table
 			return err;
 	}
 	const struct mem_range scratch = {
-		.name = "scratch",
-		.base = SCRATCH_MMIO_BASE,
-		.size = SCRATCH_MMIO_SIZE,
-		.handler = scratch_mmio_access,
-		.arg1 = &d->scratch,
+	    .name = "scratch",
+	    .base = SCRATCH_MMIO_BASE,
+	    .size = SCRATCH_MMIO_SIZE,
+	    .handler = scratch_mmio_access,
+	    .arg1 = &d->scratch,
 	};
 	return mem_range_register(mmio, &scratch);
 }

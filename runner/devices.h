@@ -20,11 +20,11 @@
 #include "runner/scratch_mmio.h"
 #include "runner/uart.h"
 
-#define DEBUGCON_PORT      0xe9
-#define DEBUGCON_ALT_PORT  0x402 /* SeaBIOS's and OVMF's debug port */
-#define DEBUGCON_READBACK  0xe9
-#define DEBUG_EXIT_PORT    0xf4
-#define POST_CODE_PORT     0x80
+#define DEBUGCON_PORT     0xe9
+#define DEBUGCON_ALT_PORT 0x402 /* SeaBIOS's and OVMF's debug port */
+#define DEBUGCON_READBACK 0xe9
+#define DEBUG_EXIT_PORT   0xf4
+#define POST_CODE_PORT    0x80
 
 /* Set by isa-debug-exit; the INOUT exit handler ends the run when it sees it. */
 struct guest_exit_request {

@@ -22,7 +22,8 @@ static enum vmexit_action vmexit_inout(struct runner_state *rs, struct vm_exit *
 	uint32_t eax = io->eax;
 	int err = inout_emulate(&rs->ports, rs->vm, rs->vcpu, io->in, io->port, io->bytes, &eax);
 	if (err != 0) {
-		fprintf(rs->opts->diag, "softvmm: %s port 0x%x (%d bytes) at rip 0x%" PRIx64 ": %s\n",
+		fprintf(rs->opts->diag,
+		        "softvmm: %s port 0x%x (%d bytes) at rip 0x%" PRIx64 ": %s\n",
 		        io->in ? "in from" : "out to", (unsigned)io->port, (int)io->bytes, vme->rip,
 		        strerror(err));
 		return end_run(rs, RUNNER_EXIT_SOFTWARE);
@@ -31,7 +32,8 @@ static enum vmexit_action vmexit_inout(struct runner_state *rs, struct vm_exit *
 	if (io->in) {
 		err = vm_set_register(rs->vm, rs->vcpu, VM_REG_GUEST_RAX, eax);
 		if (err != 0) {
-			fprintf(rs->opts->diag, "softvmm: vm_set_register(RAX): %s\n", strerror(err));
+			fprintf(rs->opts->diag, "softvmm: vm_set_register(RAX): %s\n",
+			        strerror(err));
 			return end_run(rs, RUNNER_EXIT_SOFTWARE);
 		}
 	}
@@ -44,7 +46,8 @@ static enum vmexit_action vmexit_inout(struct runner_state *rs, struct vm_exit *
 static enum vmexit_action vmexit_inout_str(struct runner_state *rs, struct vm_exit *vme)
 {
 	fprintf(rs->opts->diag,
-	        "softvmm: string I/O (INS/OUTS) at rip 0x%" PRIx64 " not supported yet\n", vme->rip);
+	        "softvmm: string I/O (INS/OUTS) at rip 0x%" PRIx64 " not supported yet\n",
+	        vme->rip);
 	return end_run(rs, RUNNER_EXIT_SOFTWARE);
 }
 
@@ -98,7 +101,8 @@ static enum vmexit_action vmexit_suspended(struct runner_state *rs, struct vm_ex
 		fprintf(diag, "softvmm: guest triple fault at rip 0x%" PRIx64 "\n", vme->rip);
 		return end_run(rs, RUNNER_EXIT_TRIPLEFAULT);
 	default:
-		fprintf(diag, "softvmm: guest suspended for unknown reason %d at rip 0x%" PRIx64 "\n",
+		fprintf(diag,
+		        "softvmm: guest suspended for unknown reason %d at rip 0x%" PRIx64 "\n",
 		        (int)vme->u.suspended.how, vme->rip);
 		return end_run(rs, RUNNER_EXIT_SOFTWARE);
 	}
@@ -109,12 +113,13 @@ static enum vmexit_action vmexit_vmx(struct runner_state *rs, struct vm_exit *vm
 {
 	if (vme->u.vmx.status != 0)
 		fprintf(rs->opts->diag,
-		        "softvmm: VM entry failed: status %d inst_type %d inst_error %d at rip 0x%" PRIx64
-		        "\n",
+		        "softvmm: VM entry failed: status %d inst_type %d inst_error %d at rip "
+		        "0x%" PRIx64 "\n",
 		        vme->u.vmx.status, vme->u.vmx.inst_type, vme->u.vmx.inst_error, vme->rip);
 	else
 		fprintf(rs->opts->diag,
-		        "softvmm: VMX exit reason %u qualification 0x%" PRIx64 " at rip 0x%" PRIx64 "\n",
+		        "softvmm: VMX exit reason %u qualification 0x%" PRIx64 " at rip 0x%" PRIx64
+		        "\n",
 		        vme->u.vmx.exit_reason, vme->u.vmx.exit_qualification, vme->rip);
 	return end_run(rs, RUNNER_EXIT_SOFTWARE);
 }
@@ -200,7 +205,8 @@ static enum vmexit_action vmexit_spinup_ap(struct runner_state *rs, struct vm_ex
 static enum vmexit_action vmexit_task_switch(struct runner_state *rs, struct vm_exit *vme)
 {
 	fprintf(rs->opts->diag,
-	        "softvmm: task switch to TSS selector 0x%x at rip 0x%" PRIx64 " not supported yet\n",
+	        "softvmm: task switch to TSS selector 0x%x at rip 0x%" PRIx64
+	        " not supported yet\n",
 	        (unsigned)vme->u.task_switch.tsssel, vme->rip);
 	return end_run(rs, RUNNER_EXIT_SOFTWARE);
 }
@@ -210,18 +216,18 @@ static enum vmexit_action vmexit_task_switch(struct runner_state *rs, struct vm_
  * never returned (BHYVE-EXITS.md section 1); they have no entry.
  */
 static const vmexit_handler_t handlers[VM_EXITCODE_MAX] = {
-	[VM_EXITCODE_INOUT] = vmexit_inout,
-	[VM_EXITCODE_INOUT_STR] = vmexit_inout_str,
-	[VM_EXITCODE_INST_EMUL] = vmexit_inst_emul,
-	[VM_EXITCODE_SUSPENDED] = vmexit_suspended,
-	[VM_EXITCODE_VMX] = vmexit_vmx,
-	[VM_EXITCODE_BOGUS] = vmexit_bogus,
-	[VM_EXITCODE_RDMSR] = vmexit_rdmsr,
-	[VM_EXITCODE_WRMSR] = vmexit_wrmsr,
-	[VM_EXITCODE_MTRAP] = vmexit_mtrap,
-	[VM_EXITCODE_PAUSE] = vmexit_pause,
-	[VM_EXITCODE_SPINUP_AP] = vmexit_spinup_ap,
-	[VM_EXITCODE_TASK_SWITCH] = vmexit_task_switch,
+    [VM_EXITCODE_INOUT] = vmexit_inout,
+    [VM_EXITCODE_INOUT_STR] = vmexit_inout_str,
+    [VM_EXITCODE_INST_EMUL] = vmexit_inst_emul,
+    [VM_EXITCODE_SUSPENDED] = vmexit_suspended,
+    [VM_EXITCODE_VMX] = vmexit_vmx,
+    [VM_EXITCODE_BOGUS] = vmexit_bogus,
+    [VM_EXITCODE_RDMSR] = vmexit_rdmsr,
+    [VM_EXITCODE_WRMSR] = vmexit_wrmsr,
+    [VM_EXITCODE_MTRAP] = vmexit_mtrap,
+    [VM_EXITCODE_PAUSE] = vmexit_pause,
+    [VM_EXITCODE_SPINUP_AP] = vmexit_spinup_ap,
+    [VM_EXITCODE_TASK_SWITCH] = vmexit_task_switch,
 };
 
 vmexit_handler_t vmexit_handler_for(int exitcode)

@@ -19,8 +19,7 @@ static int slot_of(int code)
 	return code >= 0 && code < VM_EXITCODE_MAX ? code : VM_EXITCODE_MAX;
 }
 
-void exit_log_observe(void *arg, struct vm *vm, int vcpuid, const struct vm_exit *vme,
-                      bool handled)
+void exit_log_observe(void *arg, struct vm *vm, int vcpuid, const struct vm_exit *vme, bool handled)
 {
 	struct exit_log *l = arg;
 	int slot = slot_of((int)vme->exitcode);

@@ -55,8 +55,8 @@ static void unclaimed_port_access(int in, uint32_t *value)
 		*value = 0xffffffffu;
 }
 
-int inout_emulate(const struct inout_table *t, struct vm *vm, int vcpu, int in, int port,
-                  int bytes, uint32_t *eax)
+int inout_emulate(const struct inout_table *t, struct vm *vm, int vcpu, int in, int port, int bytes,
+                  uint32_t *eax)
 {
 	uint32_t mask = inout_size_mask(bytes);
 	uint32_t value = in ? 0 : *eax & mask;

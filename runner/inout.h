@@ -47,8 +47,8 @@ const struct inout_port *inout_lookup(const struct inout_table *t, int port);
  * the guest's EAX on entry and the merged result on return: the value read
  * replaces its low 'bytes' bytes.  Returns 0 or the handler's error.
  */
-int inout_emulate(const struct inout_table *t, struct vm *vm, int vcpu, int in, int port,
-                  int bytes, uint32_t *eax);
+int inout_emulate(const struct inout_table *t, struct vm *vm, int vcpu, int in, int port, int bytes,
+                  uint32_t *eax);
 
 /* All ones in the low 'bytes' bytes of a port access (1, 2 or 4). */
 uint32_t inout_size_mask(int bytes);

@@ -21,8 +21,8 @@
  * For a write *val holds the value (only its low 'size' bytes count); for a
  * read the handler stores the value in *val.  Returns 0 or an errno value.
  */
-typedef int (*mem_func_t)(struct vm *vm, int vcpu, int dir, uint64_t gpa, int size,
-                          uint64_t *val, void *arg1, long arg2);
+typedef int (*mem_func_t)(struct vm *vm, int vcpu, int dir, uint64_t gpa, int size, uint64_t *val,
+                          void *arg1, long arg2);
 
 struct mem_range {
 	const char *name;

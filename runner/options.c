@@ -3,14 +3,14 @@
  * after IMAGE, as --name VALUE or --name=VALUE; "--" ends the options.
  * Numbers are decimal or 0x-prefixed hexadecimal (a leading 0 is not octal).
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 
 #include "runner/runner.h"
 
+#define ARRAY_LEN(a)    ((int)(sizeof(a) / sizeof((a)[0])))
 #define KIB             1024ull
-#define REAL_MODE_LIMIT 0x10000ull    /* CS:IP = 0:entry reaches only 64 KiB */
+#define REAL_MODE_LIMIT 0x10000ull     /* CS:IP = 0:entry reaches only 64 KiB */
 #define LOW_4G          0x100000000ull /* 32-bit EIP; the long64 identity map */
 
 void runner_options_init(struct runner_options *o)
@@ -118,8 +118,7 @@ static enum runner_parse_result bad_value(struct runner_options *o, const char *
 }
 
 /* Apply one option that takes a value. */
-static enum runner_parse_result set_option(struct runner_options *o, const char *opt,
-                                           const char *v)
+static enum runner_parse_result set_option(struct runner_options *o, const char *opt, const char *v)
 {
 	int word;
 	if (strcmp(opt, "--load-addr") == 0) {
@@ -130,12 +129,13 @@ static enum runner_parse_result set_option(struct runner_options *o, const char 
 			return bad_value(o, opt, v, "not an address");
 		o->entry_given = true;
 	} else if (strcmp(opt, "--mode") == 0) {
-		if (!parse_word(v, mode_words, 3, &word))
+		if (!parse_word(v, mode_words, ARRAY_LEN(mode_words), &word))
 			return bad_value(o, opt, v, "expected real, prot32 or long64");
 		o->mode = (enum runner_cpu_mode)word;
 	} else if (strcmp(opt, "--mem") == 0) {
 		if (!parse_size(v, &o->mem_size))
-			return bad_value(o, opt, v, "not a size (a number with optional K, M or G)");
+			return bad_value(o, opt, v,
+			                 "not a size (a number with optional K, M or G)");
 		if (o->mem_size % (4 * KIB) != 0)
 			return bad_value(o, opt, v, "not a multiple of 4K");
 		if (o->mem_size < KIB * KIB)
@@ -146,7 +146,7 @@ static enum runner_parse_result set_option(struct runner_options *o, const char 
 		if (o->max_insns == 0)
 			return bad_value(o, opt, v, "must be at least 1");
 	} else if (strcmp(opt, "--exits") == 0) {
-		if (!parse_word(v, exits_words, 4, &word))
+		if (!parse_word(v, exits_words, ARRAY_LEN(exits_words), &word))
 			return bad_value(o, opt, v, "expected none, summary, all or json");
 		o->exits = (enum runner_exit_report)word;
 	} else if (strcmp(opt, "--cpu") == 0) {
@@ -165,7 +165,7 @@ static bool takes_value(const char *opt)
 	static const char *const with_value[] = {"--load-addr", "--entry", "--mode", "--mem",
 	                                         "--max-insns", "--exits", "--cpu"};
 	int unused;
-	return parse_word(opt, with_value, 7, &unused);
+	return parse_word(opt, with_value, ARRAY_LEN(with_value), &unused);
 }
 
 /* The entry point must be reachable in the mode the vcpu starts in. */
@@ -175,13 +175,13 @@ static enum runner_parse_result check_entry(struct runner_options *o)
 	const char *what = o->entry_given ? "--entry" : "the entry (the load address)";
 	if (o->mode == RUNNER_MODE_REAL && entry >= REAL_MODE_LIMIT) {
 		fprintf(o->diag,
-		        "softvmm: %s 0x%" PRIx64 " is above 0xffff: real mode starts at 0000:entry\n",
+		        "softvmm: %s 0x%" PRIx64
+		        " is above 0xffff: real mode starts at 0000:entry\n",
 		        what, entry);
 		return RUNNER_PARSE_ERROR;
 	}
 	if (entry >= LOW_4G) {
-		fprintf(o->diag,
-		        "softvmm: %s 0x%" PRIx64 " is above 4 GiB: %s\n", what, entry,
+		fprintf(o->diag, "softvmm: %s 0x%" PRIx64 " is above 4 GiB: %s\n", what, entry,
 		        o->mode == RUNNER_MODE_PROT32 ? "EIP is 32 bits"
 		                                      : "the runner's page tables map only 4 GiB");
 		return RUNNER_PARSE_ERROR;
@@ -200,8 +200,7 @@ static enum runner_parse_result take_image(struct runner_options *o, const char 
 	return RUNNER_PARSE_RUN;
 }
 
-static enum runner_parse_result parse_one(struct runner_options *o, int argc, char **argv,
-                                          int *i)
+static enum runner_parse_result parse_one(struct runner_options *o, int argc, char **argv, int *i)
 {
 	const char *arg = argv[*i];
 	if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)

@@ -59,7 +59,8 @@ int report_stats(FILE *f, struct vm *vm, int vcpu, double wall_seconds)
 	snprintf(value, sizeof(value), "%.6f", wall_seconds);
 	fprintf(f, STAT_LINE, "wall time (s)", value);
 	if (wall_seconds > 0)
-		snprintf(value, sizeof(value), "%.1f", (double)s.insns_retired / wall_seconds / 1e6);
+		snprintf(value, sizeof(value), "%.1f",
+		         (double)s.insns_retired / wall_seconds / 1e6);
 	else
 		snprintf(value, sizeof(value), "-");
 	fprintf(f, STAT_LINE, "MIPS", value);

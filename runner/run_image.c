@@ -38,10 +38,11 @@ static int vm_loop(struct runner_state *rs, uint64_t rip)
 		struct vm_exit *vme = &run.vm_exit;
 		vmexit_handler_t handler = vmexit_handler_for((int)vme->exitcode);
 		if (handler == NULL) {
-			fprintf(rs->opts->diag,
-			        "softvmm: internal error: no handler for exit %s (%d) at rip 0x%" PRIx64
-			        "\n",
-			        exit_code_name((int)vme->exitcode), (int)vme->exitcode, vme->rip);
+			fprintf(
+			    rs->opts->diag,
+			    "softvmm: internal error: no handler for exit %s (%d) at rip 0x%" PRIx64
+			    "\n",
+			    exit_code_name((int)vme->exitcode), (int)vme->exitcode, vme->rip);
 			return RUNNER_EXIT_SOFTWARE;
 		}
 		switch (handler(rs, vme)) {

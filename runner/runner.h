@@ -59,10 +59,10 @@ struct runner_options {
 };
 
 struct runner_result {
-	int status;          /* the process exit status `softvmm run` would give */
-	bool vm_ran;         /* a vm was created and the exit loop ran */
-	uint64_t digest;     /* XXH3-64 over the exit stream (trace.h), valid if vm_ran */
-	uint64_t exits;      /* exits observed, handled and returned */
+	int status;      /* the process exit status `softvmm run` would give */
+	bool vm_ran;     /* a vm was created and the exit loop ran */
+	uint64_t digest; /* XXH3-64 over the exit stream (trace.h), valid if vm_ran */
+	uint64_t exits;  /* exits observed, handled and returned */
 	uint64_t insns_retired;
 };
 

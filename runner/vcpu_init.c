@@ -15,13 +15,13 @@
 #define RFLAGS_RESERVED_1 0x2ull
 
 /* Access rights in the VMCS layout of struct seg_desc (vmm.h). */
-#define ACC_DATA_RW   0x0093 /* present, S, read/write, accessed */
-#define ACC_CODE_RX   0x009b /* present, S, execute/read, accessed */
-#define ACC_LDT       0x0082 /* present, LDT */
-#define ACC_TSS_BUSY  0x008b /* present, busy 32/64-bit TSS */
-#define ACC_DB        0x4000 /* default operation size 32 */
-#define ACC_L         0x2000 /* 64-bit code */
-#define ACC_G         0x8000 /* limit in 4 KiB units */
+#define ACC_DATA_RW  0x0093 /* present, S, read/write, accessed */
+#define ACC_CODE_RX  0x009b /* present, S, execute/read, accessed */
+#define ACC_LDT      0x0082 /* present, LDT */
+#define ACC_TSS_BUSY 0x008b /* present, busy 32/64-bit TSS */
+#define ACC_DB       0x4000 /* default operation size 32 */
+#define ACC_L        0x2000 /* 64-bit code */
+#define ACC_G        0x8000 /* limit in 4 KiB units */
 
 #define SEL_CODE 0x08
 #define SEL_DATA 0x10
@@ -101,7 +101,8 @@ static int set_segments(struct vm *vm, int vcpu, const struct seg_value *segs, i
 	for (int i = 0; i < n; i++) {
 		struct seg_desc desc = segs[i].desc;
 		int err = vm_set_seg_desc(vm, vcpu, segs[i].reg, &desc);
-		if (err == 0 && segs[i].reg != VM_REG_GUEST_GDTR && segs[i].reg != VM_REG_GUEST_IDTR)
+		if (err == 0 && segs[i].reg != VM_REG_GUEST_GDTR &&
+		    segs[i].reg != VM_REG_GUEST_IDTR)
 			err = vm_set_register(vm, vcpu, segs[i].reg, segs[i].selector);
 		if (err != 0) {
 			*failed_reg = segs[i].reg;
@@ -127,14 +128,14 @@ static int set_common_state(struct vm *vm, int vcpu, uint64_t entry, int *failed
 		}
 	}
 	const struct reg_value regs[] = {
-		{VM_REG_GUEST_RSP, RUNNER_DEFAULT_SP},
-		{VM_REG_GUEST_RFLAGS, RFLAGS_RESERVED_1},
-		{VM_REG_GUEST_RIP, entry},
+	    {VM_REG_GUEST_RSP, RUNNER_DEFAULT_SP},
+	    {VM_REG_GUEST_RFLAGS, RFLAGS_RESERVED_1},
+	    {VM_REG_GUEST_RIP, entry},
 	};
 	const struct seg_value system_segs[] = {
-		{VM_REG_GUEST_LDTR, 0, {0, 0xffff, ACC_LDT}},
-		{VM_REG_GUEST_TR, 0, {0, 0xffff, ACC_TSS_BUSY}},
-		{VM_REG_GUEST_IDTR, 0, {0, 0xffff, 0}},
+	    {VM_REG_GUEST_LDTR, 0, {0, 0xffff, ACC_LDT}},
+	    {VM_REG_GUEST_TR, 0, {0, 0xffff, ACC_TSS_BUSY}},
+	    {VM_REG_GUEST_IDTR, 0, {0, 0xffff, 0}},
 	};
 	int err = set_registers(vm, vcpu, regs, 3, failed_reg);
 	return err ? err : set_segments(vm, vcpu, system_segs, 3, failed_reg);
@@ -145,9 +146,9 @@ static int set_code_data_segments(struct vm *vm, int vcpu, uint16_t code_sel, st
                                   uint16_t data_sel, struct seg_desc data, int *failed_reg)
 {
 	const struct seg_value segs[] = {
-		{VM_REG_GUEST_CS, code_sel, code}, {VM_REG_GUEST_DS, data_sel, data},
-		{VM_REG_GUEST_ES, data_sel, data}, {VM_REG_GUEST_SS, data_sel, data},
-		{VM_REG_GUEST_FS, data_sel, data}, {VM_REG_GUEST_GS, data_sel, data},
+	    {VM_REG_GUEST_CS, code_sel, code}, {VM_REG_GUEST_DS, data_sel, data},
+	    {VM_REG_GUEST_ES, data_sel, data}, {VM_REG_GUEST_SS, data_sel, data},
+	    {VM_REG_GUEST_FS, data_sel, data}, {VM_REG_GUEST_GS, data_sel, data},
 	};
 	return set_segments(vm, vcpu, segs, 6, failed_reg);
 }
@@ -167,8 +168,10 @@ static int set_mode_state(struct vm *vm, int vcpu, enum runner_cpu_mode mode, ui
 	switch (mode) {
 	case RUNNER_MODE_REAL: {
 		const struct reg_value regs[] = {
-			{VM_REG_GUEST_CR0, CR0_ET}, {VM_REG_GUEST_CR3, 0},
-			{VM_REG_GUEST_CR4, 0},      {VM_REG_GUEST_EFER, 0},
+		    {VM_REG_GUEST_CR0, CR0_ET},
+		    {VM_REG_GUEST_CR3, 0},
+		    {VM_REG_GUEST_CR4, 0},
+		    {VM_REG_GUEST_EFER, 0},
 		};
 		err = set_registers(vm, vcpu, regs, 4, failed_reg);
 		if (err == 0)
@@ -179,8 +182,10 @@ static int set_mode_state(struct vm *vm, int vcpu, enum runner_cpu_mode mode, ui
 	}
 	case RUNNER_MODE_PROT32: {
 		const struct reg_value regs[] = {
-			{VM_REG_GUEST_CR0, CR0_PE | CR0_ET}, {VM_REG_GUEST_CR3, 0},
-			{VM_REG_GUEST_CR4, 0},               {VM_REG_GUEST_EFER, 0},
+		    {VM_REG_GUEST_CR0, CR0_PE | CR0_ET},
+		    {VM_REG_GUEST_CR3, 0},
+		    {VM_REG_GUEST_CR4, 0},
+		    {VM_REG_GUEST_EFER, 0},
 		};
 		err = set_registers(vm, vcpu, regs, 4, failed_reg);
 		if (err == 0)
@@ -192,10 +197,10 @@ static int set_mode_state(struct vm *vm, int vcpu, enum runner_cpu_mode mode, ui
 	case RUNNER_MODE_LONG64: {
 		/* CR4 and EFER before CR0.PG, in the order the SDM (9.8.5) asks of a guest. */
 		const struct reg_value regs[] = {
-			{VM_REG_GUEST_CR4, CR4_PAE},
-			{VM_REG_GUEST_CR3, long64_tables_base(mem_size)},
-			{VM_REG_GUEST_EFER, EFER_LME | EFER_LMA},
-			{VM_REG_GUEST_CR0, CR0_PG | CR0_PE | CR0_ET},
+		    {VM_REG_GUEST_CR4, CR4_PAE},
+		    {VM_REG_GUEST_CR3, long64_tables_base(mem_size)},
+		    {VM_REG_GUEST_EFER, EFER_LME | EFER_LMA},
+		    {VM_REG_GUEST_CR0, CR0_PG | CR0_PE | CR0_ET},
 		};
 		err = set_registers(vm, vcpu, regs, 4, failed_reg);
 		if (err == 0)

@@ -25,8 +25,7 @@ static int create_vm(struct runner_state *rs)
 		return 0;
 	rs->vm = NULL;
 	if (o->cpu_model != NULL && (err == EINVAL || err == ENOENT)) {
-		fprintf(o->diag, "softvmm: --cpu %s: no such CPU model (%s)\n", o->cpu_model,
-		        strerror(err));
+		fprintf(o->diag, "softvmm: --cpu %s: no such CPU model\n", o->cpu_model);
 		return RUNNER_EXIT_USAGE;
 	}
 	return fail(rs, "vm_create", err);

@@ -121,16 +121,16 @@ struct seg_init {
 int guest_set_real_mode_entry(struct vm *vm, int vcpu, uint64_t rip)
 {
 	const struct seg_init segs[] = {
-		{VM_REG_GUEST_CS, {0, 0xffff, ACC_CODE_RX}},
-		{VM_REG_GUEST_DS, {0, 0xffff, ACC_DATA_RW}},
-		{VM_REG_GUEST_ES, {0, 0xffff, ACC_DATA_RW}},
-		{VM_REG_GUEST_SS, {0, 0xffff, ACC_DATA_RW}},
-		{VM_REG_GUEST_FS, {0, 0xffff, ACC_DATA_RW}},
-		{VM_REG_GUEST_GS, {0, 0xffff, ACC_DATA_RW}},
-		{VM_REG_GUEST_LDTR, {0, 0xffff, ACC_LDT}},
-		{VM_REG_GUEST_TR, {0, 0xffff, ACC_TSS_BUSY}},
-		{VM_REG_GUEST_GDTR, {0, 0xffff, 0}},
-		{VM_REG_GUEST_IDTR, {0, 0xffff, 0}},
+	    {VM_REG_GUEST_CS, {0, 0xffff, ACC_CODE_RX}},
+	    {VM_REG_GUEST_DS, {0, 0xffff, ACC_DATA_RW}},
+	    {VM_REG_GUEST_ES, {0, 0xffff, ACC_DATA_RW}},
+	    {VM_REG_GUEST_SS, {0, 0xffff, ACC_DATA_RW}},
+	    {VM_REG_GUEST_FS, {0, 0xffff, ACC_DATA_RW}},
+	    {VM_REG_GUEST_GS, {0, 0xffff, ACC_DATA_RW}},
+	    {VM_REG_GUEST_LDTR, {0, 0xffff, ACC_LDT}},
+	    {VM_REG_GUEST_TR, {0, 0xffff, ACC_TSS_BUSY}},
+	    {VM_REG_GUEST_GDTR, {0, 0xffff, 0}},
+	    {VM_REG_GUEST_IDTR, {0, 0xffff, 0}},
 	};
 	int err;
 
@@ -141,11 +141,11 @@ int guest_set_real_mode_entry(struct vm *vm, int vcpu, uint64_t rip)
 		int reg;
 		uint64_t val;
 	} regs[] = {
-		{VM_REG_GUEST_CR0, CR0_ET},    {VM_REG_GUEST_CR2, 0},
-		{VM_REG_GUEST_CR3, 0},         {VM_REG_GUEST_CR4, 0},
-		{VM_REG_GUEST_EFER, 0},        {VM_REG_GUEST_DR7, DR7_RESET},
-		{VM_REG_GUEST_RSP, 0x7c00},    {VM_REG_GUEST_RFLAGS, RFLAGS_FIXED},
-		{VM_REG_GUEST_RIP, rip},
+	    {VM_REG_GUEST_CR0, CR0_ET}, {VM_REG_GUEST_CR2, 0},
+	    {VM_REG_GUEST_CR3, 0},      {VM_REG_GUEST_CR4, 0},
+	    {VM_REG_GUEST_EFER, 0},     {VM_REG_GUEST_DR7, DR7_RESET},
+	    {VM_REG_GUEST_RSP, 0x7c00}, {VM_REG_GUEST_RFLAGS, RFLAGS_FIXED},
+	    {VM_REG_GUEST_RIP, rip},
 	};
 	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
 		if ((err = vm_set_register(vm, vcpu, regs[i].reg, regs[i].val)) != 0)
@@ -245,7 +245,8 @@ int guest_complete_in(struct guest *g, const struct vm_exit *vme, uint32_t value
 {
 	if (vme->exitcode != VM_EXITCODE_INOUT || !vme->u.inout.in)
 		return EINVAL;
-	uint32_t mask = vme->u.inout.bytes == 4 ? 0xffffffffu : (1u << (vme->u.inout.bytes * 8)) - 1;
+	uint32_t mask =
+	    vme->u.inout.bytes == 4 ? 0xffffffffu : (1u << (vme->u.inout.bytes * 8)) - 1;
 	uint32_t eax = (vme->u.inout.eax & ~mask) | (value & mask);
 	return vm_set_register(g->vm, 0, VM_REG_GUEST_RAX, eax);
 }
@@ -423,9 +424,9 @@ void exit_describe(const struct vm_exit *vme, char *buf, size_t len)
 	len -= (size_t)n;
 	switch (vme->exitcode) {
 	case VM_EXITCODE_INOUT:
-		snprintf(buf, len, " %s bytes=%u port=0x%x eax=0x%x", vme->u.inout.in ? "in" : "out",
-		         (unsigned)vme->u.inout.bytes, (unsigned)vme->u.inout.port,
-		         (unsigned)vme->u.inout.eax);
+		snprintf(buf, len, " %s bytes=%u port=0x%x eax=0x%x",
+		         vme->u.inout.in ? "in" : "out", (unsigned)vme->u.inout.bytes,
+		         (unsigned)vme->u.inout.port, (unsigned)vme->u.inout.eax);
 		break;
 	case VM_EXITCODE_PAGING:
 		snprintf(buf, len, " gpa=0x%" PRIx64 " fault_type=%d", vme->u.paging.gpa,

@@ -137,7 +137,8 @@ Test(api_errors, capability_calls_reject_vcpu_out_of_range)
 {
 	for (int i = 0; i < NBAD; i++) {
 		int v = bad_vcpus[i], val = 0;
-		cr_assert_eq(vm_get_capability(vm, v, VM_CAP_HALT_EXIT, &val), EINVAL, "vcpu %d", v);
+		cr_assert_eq(vm_get_capability(vm, v, VM_CAP_HALT_EXIT, &val), EINVAL, "vcpu %d",
+		             v);
 		cr_assert_eq(vm_set_capability(vm, v, VM_CAP_HALT_EXIT, 1), EINVAL, "vcpu %d", v);
 	}
 }
@@ -269,8 +270,7 @@ Test(api_errors, vm_gpa_hold_outside_ram_or_straddling_its_end_is_null)
 {
 	void *cookie = NULL;
 	cr_assert_null(vm_gpa_hold(vm, RAM_GPA - 0x1000, 16, VM_PROT_READ, &cookie), "below RAM");
-	cr_assert_null(vm_gpa_hold(vm, RAM_GPA + RAM_SIZE, 16, VM_PROT_READ, &cookie),
-	               "above RAM");
+	cr_assert_null(vm_gpa_hold(vm, RAM_GPA + RAM_SIZE, 16, VM_PROT_READ, &cookie), "above RAM");
 	cr_assert_null(vm_gpa_hold(vm, RAM_GPA + RAM_SIZE - 8, 16, VM_PROT_READ, &cookie),
 	               "straddles the end of RAM");
 	cr_assert_null(vm_gpa_hold(vm, RAM_GPA - 8, 16, VM_PROT_READ, &cookie),
@@ -306,8 +306,8 @@ Test(api_errors, vm_inject_exception_rejects_df_and_vectors_outside_0_to_31)
 {
 	const int bad[] = {IDT_DF, 32, -1, 255};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct vm_exception e = {.cpuid = 0, .vector = bad[i], .error_code = 0,
-		                         .error_code_valid = 0};
+		struct vm_exception e = {
+		    .cpuid = 0, .vector = bad[i], .error_code = 0, .error_code_valid = 0};
 		cr_assert_eq(vm_inject_exception(vm, 0, &e), EINVAL, "vector %d", bad[i]);
 	}
 	uint64_t info1 = 1, info2 = 1;
@@ -318,10 +318,10 @@ Test(api_errors, vm_inject_exception_rejects_df_and_vectors_outside_0_to_31)
 /* One exception may be pending; a second is EBUSY and leaves the first as it was. */
 Test(api_errors, second_exception_while_one_is_pending_is_ebusy)
 {
-	struct vm_exception gp = {.cpuid = 0, .vector = IDT_GP, .error_code = 0x10,
-	                          .error_code_valid = 1};
-	struct vm_exception ud = {.cpuid = 0, .vector = IDT_UD, .error_code = 0,
-	                          .error_code_valid = 0};
+	struct vm_exception gp = {
+	    .cpuid = 0, .vector = IDT_GP, .error_code = 0x10, .error_code_valid = 1};
+	struct vm_exception ud = {
+	    .cpuid = 0, .vector = IDT_UD, .error_code = 0, .error_code_valid = 0};
 	cr_assert_eq(vm_inject_exception(vm, 0, &gp), 0);
 	cr_assert_eq(vm_inject_exception(vm, 0, &ud), EBUSY);
 	uint64_t info1 = 1, info2 = 0;
@@ -340,10 +340,10 @@ Test(api_errors, vm_exit_intinfo_rejects_malformed_info_and_keeps_the_old_one)
 {
 	const uint64_t good = exception_info(IDT_PF, true, 0x2);
 	const uint64_t bad[] = {
-		good | (1ull << 12),                         /* reserved bit 12 */
-		good | (1ull << 30),                         /* reserved bit 30 */
-		VM_INTINFO_VALID | VM_INTINFO_NMI | 3,       /* NMI type, vector 3 */
-		VM_INTINFO_VALID | VM_INTINFO_HWEXCEPTION | 32, /* exception vector 32 */
+	    good | (1ull << 12),                            /* reserved bit 12 */
+	    good | (1ull << 30),                            /* reserved bit 30 */
+	    VM_INTINFO_VALID | VM_INTINFO_NMI | 3,          /* NMI type, vector 3 */
+	    VM_INTINFO_VALID | VM_INTINFO_HWEXCEPTION | 32, /* exception vector 32 */
 	};
 	uint64_t info1 = 0, info2 = 1;
 	cr_assert_eq(vm_exit_intinfo(vm, 0, good), 0);
@@ -402,6 +402,22 @@ Test(api_errors, vm_run_after_vm_suspend_gives_suspended_then_einval)
 	cr_assert_eq(run.vm_exit.inst_length, 0);
 	cr_assert_eq(vm_suspended_cpus(vm), 1);
 	cr_assert_eq(vm_run(vm, &run), EINVAL);
+}
+
+/*
+ * bhyve's vm_reinit resets the vm only when every active vcpu is suspended
+ * (suspended_cpus == active_cpus), as after a reset request; otherwise
+ * EBUSY, with the vcpus left as they were.
+ */
+Test(api_errors, vm_reinit_with_an_active_vcpu_not_suspended_is_ebusy)
+{
+	uint64_t v = 0;
+	cr_assert_eq(vm_activate_cpu(vm, 0), 0);
+	cr_assert_eq(vm_set_register(vm, 0, VM_REG_GUEST_RBX, 0x1234), 0);
+	cr_assert_eq(vm_reinit(vm), EBUSY);
+	cr_assert_eq(vm_active_cpus(vm), 1);
+	cr_assert_eq(vm_get_register(vm, 0, VM_REG_GUEST_RBX, &v), 0);
+	cr_assert_eq(v, 0x1234, "RBX = 0x%" PRIx64 " after a refused vm_reinit", v);
 }
 
 /* ---- a failed call changes nothing ------------------------------------------------ */

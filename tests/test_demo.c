@@ -41,8 +41,8 @@ Test(demo, demo_prints_one_line_per_mode_and_ends_halted)
 	fclose(fdiag);
 
 	cr_assert(out_len == expected_len && memcmp(out, expected, expected_len) == 0,
-	          "demo printed:\n%.*s\nexpected:\n%.*s\nthe runner said:\n%.*s", (int)out_len,
-	          out, (int)expected_len, (const char *)expected, (int)diag_len, diag);
+	          "demo printed:\n%.*s\nexpected:\n%.*s\nthe runner said:\n%.*s", (int)out_len, out,
+	          (int)expected_len, (const char *)expected, (int)diag_len, diag);
 	cr_assert_eq(status, RUNNER_EXIT_HALT, "status %d; the runner said:\n%.*s", status,
 	             (int)diag_len, diag);
 	free(out);

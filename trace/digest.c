@@ -56,212 +56,231 @@ _Static_assert(sizeof(XXH3_state_t) <= sizeof(((struct exit_digest *)0)->state),
                "struct exit_digest has no room for the XXH3 state");
 
 /*
- * A record is well under RECORD_MAX bytes (about 700 at most); the slack
- * lets every put store 8 bytes at once and advance by the field's size.
+ * The largest record: header 16, payload at most 104 (INST_EMUL; INOUT_STR
+ * is 86), handled 1, registers and segments.  Every field has a fixed size
+ * but the vie's instruction bytes, which are at most VIE_INST_SIZE, so a
+ * record cannot outgrow the buffer; the slack lets every put store 8 bytes
+ * at once and advance by the field's size.
  */
-#define RECORD_MAX   1024
-#define RECORD_SLACK 8
+#define RECORD_PAYLOAD_MAX 128
+#define RECORD_NREGS       (VM_REG_GUEST_PDPTE3 - VM_REG_GUEST_RAX + 1)
+#define RECORD_NSEGS       (VM_REG_GUEST_GDTR - VM_REG_GUEST_ES + 1)
+#define RECORD_MAX         (16 + RECORD_PAYLOAD_MAX + 1 + RECORD_NREGS * 9 + RECORD_NSEGS * 17)
+#define RECORD_SLACK       8
 
-struct record {
-	unsigned char bytes[RECORD_MAX + RECORD_SLACK];
-	size_t n;
-};
-
-/* Little-endian whatever the host; bounded: a full record drops fields, never overruns. */
-static void put_bytes_le(struct record *r, uint64_t v, int size)
+/*
+ * Each put stores at cursor 'p' and returns the cursor after the field.
+ * The cursor is a local value, not a struct member, so the compiler keeps
+ * it in a register across the byte stores.  Little-endian on every host.
+ */
+static unsigned char *put_le(unsigned char *p, uint64_t v, int size)
 {
-	if (r->n + (size_t)size > RECORD_MAX)
-		return;
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 	v = __builtin_bswap64(v);
 #endif
-	memcpy(r->bytes + r->n, &v, sizeof(v));
-	r->n += (size_t)size;
+	memcpy(p, &v, sizeof(v));
+	return p + size;
 }
 
-static void put_u8(struct record *r, uint64_t v)
+static unsigned char *put_u8(unsigned char *p, uint64_t v)
 {
-	put_bytes_le(r, v, 1);
+	return put_le(p, v, 1);
 }
 
-static void put_u16(struct record *r, uint64_t v)
+static unsigned char *put_u16(unsigned char *p, uint64_t v)
 {
-	put_bytes_le(r, v, 2);
+	return put_le(p, v, 2);
 }
 
-static void put_u32(struct record *r, uint64_t v)
+static unsigned char *put_u32(unsigned char *p, uint64_t v)
 {
-	put_bytes_le(r, v, 4);
+	return put_le(p, v, 4);
 }
 
-static void put_i32(struct record *r, int v)
+static unsigned char *put_i32(unsigned char *p, int v)
 {
-	put_bytes_le(r, (uint64_t)(uint32_t)v, 4);
+	return put_le(p, (uint64_t)(uint32_t)v, 4);
 }
 
-static void put_u64(struct record *r, uint64_t v)
+static unsigned char *put_u64(unsigned char *p, uint64_t v)
 {
-	put_bytes_le(r, v, 8);
+	return put_le(p, v, 8);
 }
 
-static void put_paging(struct record *r, const struct vm_guest_paging *p)
+static unsigned char *put_paging(unsigned char *p, const struct vm_guest_paging *pg)
 {
-	put_u64(r, p->cr3);
-	put_i32(r, p->cpl);
-	put_u32(r, (uint32_t)p->cpu_mode);
-	put_u32(r, (uint32_t)p->paging_mode);
+	p = put_u64(p, pg->cr3);
+	p = put_i32(p, pg->cpl);
+	p = put_u32(p, (uint32_t)pg->cpu_mode);
+	return put_u32(p, (uint32_t)pg->paging_mode);
 }
 
-static void put_seg_desc(struct record *r, const struct seg_desc *d)
+static unsigned char *put_seg_desc(unsigned char *p, const struct seg_desc *d)
 {
-	put_u64(r, d->base);
-	put_u32(r, d->limit);
-	put_u32(r, d->access);
+	p = put_u64(p, d->base);
+	p = put_u32(p, d->limit);
+	return put_u32(p, d->access);
 }
 
-static void put_inout(struct record *r, const struct vm_inout *io)
+static unsigned char *put_inout(unsigned char *p, const struct vm_inout *io)
 {
-	put_u8(r, io->bytes);
-	put_u8(r, io->in);
-	put_u8(r, io->string);
-	put_u8(r, io->rep);
-	put_u16(r, io->port);
-	put_u32(r, io->eax);
+	p = put_u8(p, io->bytes);
+	p = put_u8(p, io->in);
+	p = put_u8(p, io->string);
+	p = put_u8(p, io->rep);
+	p = put_u16(p, io->port);
+	return put_u32(p, io->eax);
 }
 
-static void put_inout_str(struct record *r, const struct vm_inout_str *s)
+static unsigned char *put_inout_str(unsigned char *p, const struct vm_inout_str *s)
 {
-	put_inout(r, &s->inout);
-	put_paging(r, &s->paging);
-	put_u64(r, s->rflags);
-	put_u64(r, s->cr0);
-	put_u64(r, s->index);
-	put_u64(r, s->count);
-	put_i32(r, s->addrsize);
-	put_u32(r, (uint32_t)s->seg_name);
-	put_seg_desc(r, &s->seg_desc);
+	p = put_inout(p, &s->inout);
+	p = put_paging(p, &s->paging);
+	p = put_u64(p, s->rflags);
+	p = put_u64(p, s->cr0);
+	p = put_u64(p, s->index);
+	p = put_u64(p, s->count);
+	p = put_i32(p, s->addrsize);
+	p = put_u32(p, (uint32_t)s->seg_name);
+	return put_seg_desc(p, &s->seg_desc);
 }
 
-static void put_vie(struct record *r, const struct vie *v)
+static unsigned char *put_vie(unsigned char *p, const struct vie *v)
 {
 	int n = v->num_valid <= VIE_INST_SIZE ? v->num_valid : VIE_INST_SIZE;
-	put_u8(r, v->num_valid);
+	p = put_u8(p, v->num_valid);
 	for (int i = 0; i < n; i++)
-		put_u8(r, v->inst[i]);
+		p = put_u8(p, v->inst[i]);
 	const uint8_t small[] = {
-		v->num_processed, v->addrsize,  v->opsize,          v->rex_w,
-		v->rex_r,         v->rex_x,     v->rex_b,           v->rex_present,
-		v->opsize_override, v->addrsize_override, v->mod,   v->reg,
-		v->rm,            v->ss,        v->index,           v->base,
-		v->disp_bytes,    v->imm_bytes, v->scale,
+	    v->num_processed,
+	    v->addrsize,
+	    v->opsize,
+	    v->rex_w,
+	    v->rex_r,
+	    v->rex_x,
+	    v->rex_b,
+	    v->rex_present,
+	    v->opsize_override,
+	    v->addrsize_override,
+	    v->mod,
+	    v->reg,
+	    v->rm,
+	    v->ss,
+	    v->index,
+	    v->base,
+	    v->disp_bytes,
+	    v->imm_bytes,
+	    v->scale,
 	};
 	for (size_t i = 0; i < sizeof(small); i++)
-		put_u8(r, small[i]);
-	put_i32(r, v->base_register);
-	put_i32(r, v->index_register);
-	put_u64(r, (uint64_t)v->displacement);
-	put_u64(r, (uint64_t)v->immediate);
-	put_u8(r, v->decoded);
-	put_u8(r, v->op.op_byte);
-	put_u8(r, v->op.op_type);
-	put_u16(r, v->op.op_flags);
+		p = put_u8(p, small[i]);
+	p = put_i32(p, v->base_register);
+	p = put_i32(p, v->index_register);
+	p = put_u64(p, (uint64_t)v->displacement);
+	p = put_u64(p, (uint64_t)v->immediate);
+	p = put_u8(p, v->decoded);
+	p = put_u8(p, v->op.op_byte);
+	p = put_u8(p, v->op.op_type);
+	return put_u16(p, v->op.op_flags);
 }
 
-static void put_inst_emul(struct record *r, const struct vm_exit *vme)
+static unsigned char *put_inst_emul(unsigned char *p, const struct vm_exit *vme)
 {
-	put_u64(r, vme->u.inst_emul.gpa);
-	put_u64(r, vme->u.inst_emul.gla);
-	put_i32(r, vme->u.inst_emul.cs_d);
-	put_paging(r, &vme->u.inst_emul.paging);
-	put_vie(r, &vme->u.inst_emul.vie);
+	p = put_u64(p, vme->u.inst_emul.gpa);
+	p = put_u64(p, vme->u.inst_emul.gla);
+	p = put_i32(p, vme->u.inst_emul.cs_d);
+	p = put_paging(p, &vme->u.inst_emul.paging);
+	return put_vie(p, &vme->u.inst_emul.vie);
 }
 
-static void put_vmx(struct record *r, const struct vm_exit *vme)
+static unsigned char *put_vmx(unsigned char *p, const struct vm_exit *vme)
 {
-	put_i32(r, vme->u.vmx.status);
-	put_u32(r, vme->u.vmx.exit_reason);
-	put_u64(r, vme->u.vmx.exit_qualification);
-	put_i32(r, vme->u.vmx.inst_type);
-	put_i32(r, vme->u.vmx.inst_error);
+	p = put_i32(p, vme->u.vmx.status);
+	p = put_u32(p, vme->u.vmx.exit_reason);
+	p = put_u64(p, vme->u.vmx.exit_qualification);
+	p = put_i32(p, vme->u.vmx.inst_type);
+	return put_i32(p, vme->u.vmx.inst_error);
 }
 
-static void put_task_switch(struct record *r, const struct vm_task_switch *ts)
+static unsigned char *put_task_switch(unsigned char *p, const struct vm_task_switch *ts)
 {
-	put_u16(r, ts->tsssel);
-	put_i32(r, ts->ext);
-	put_u32(r, ts->errcode);
-	put_i32(r, ts->errcode_valid);
-	put_u32(r, (uint32_t)ts->reason);
-	put_paging(r, &ts->paging);
+	p = put_u16(p, ts->tsssel);
+	p = put_i32(p, ts->ext);
+	p = put_u32(p, ts->errcode);
+	p = put_i32(p, ts->errcode_valid);
+	p = put_u32(p, (uint32_t)ts->reason);
+	return put_paging(p, &ts->paging);
 }
 
-static void put_payload(struct record *r, const struct vm_exit *vme)
+static unsigned char *put_payload(unsigned char *p, const struct vm_exit *vme)
 {
 	switch (vme->exitcode) {
 	case VM_EXITCODE_INOUT:
-		put_inout(r, &vme->u.inout);
+		p = put_inout(p, &vme->u.inout);
 		break;
 	case VM_EXITCODE_INOUT_STR:
-		put_inout_str(r, &vme->u.inout_str);
+		p = put_inout_str(p, &vme->u.inout_str);
 		break;
 	case VM_EXITCODE_PAGING:
-		put_u64(r, vme->u.paging.gpa);
-		put_i32(r, vme->u.paging.fault_type);
+		p = put_u64(p, vme->u.paging.gpa);
+		p = put_i32(p, vme->u.paging.fault_type);
 		break;
 	case VM_EXITCODE_INST_EMUL:
-		put_inst_emul(r, vme);
+		p = put_inst_emul(p, vme);
 		break;
 	case VM_EXITCODE_VMX:
-		put_vmx(r, vme);
+		p = put_vmx(p, vme);
 		break;
 	case VM_EXITCODE_RDMSR:
-		put_u32(r, vme->u.msr.code);
+		p = put_u32(p, vme->u.msr.code);
 		break;
 	case VM_EXITCODE_WRMSR:
-		put_u32(r, vme->u.msr.code);
-		put_u64(r, vme->u.msr.wval);
+		p = put_u32(p, vme->u.msr.code);
+		p = put_u64(p, vme->u.msr.wval);
 		break;
 	case VM_EXITCODE_HLT:
-		put_u64(r, vme->u.hlt.rflags);
+		p = put_u64(p, vme->u.hlt.rflags);
 		break;
 	case VM_EXITCODE_SPINUP_AP:
-		put_i32(r, vme->u.spinup_ap.vcpu);
-		put_u64(r, vme->u.spinup_ap.rip);
+		p = put_i32(p, vme->u.spinup_ap.vcpu);
+		p = put_u64(p, vme->u.spinup_ap.rip);
 		break;
 	case VM_EXITCODE_IOAPIC_EOI:
-		put_i32(r, vme->u.ioapic_eoi.vector);
+		p = put_i32(p, vme->u.ioapic_eoi.vector);
 		break;
 	case VM_EXITCODE_SUSPENDED:
-		put_u32(r, (uint32_t)vme->u.suspended.how);
+		p = put_u32(p, (uint32_t)vme->u.suspended.how);
 		break;
 	case VM_EXITCODE_TASK_SWITCH:
-		put_task_switch(r, &vme->u.task_switch);
+		p = put_task_switch(p, &vme->u.task_switch);
 		break;
 	default:
 		break;
 	}
+	return p;
 }
 
-static void put_vcpu_state(struct record *r, struct vm *vm, int vcpu)
+static unsigned char *put_vcpu_state(unsigned char *p, struct vm *vm, int vcpu)
 {
 	for (int reg = VM_REG_GUEST_RAX; reg <= VM_REG_GUEST_PDPTE3; reg++) {
 		uint64_t value;
 		if (vm_get_register(vm, vcpu, reg, &value) == 0) {
-			put_u8(r, 1);
-			put_u64(r, value);
+			p = put_u8(p, 1);
+			p = put_u64(p, value);
 		} else {
-			put_u8(r, 0);
+			p = put_u8(p, 0);
 		}
 	}
 	for (int reg = VM_REG_GUEST_ES; reg <= VM_REG_GUEST_GDTR; reg++) {
 		struct seg_desc desc;
 		if (vm_get_seg_desc(vm, vcpu, reg, &desc) == 0) {
-			put_u8(r, 1);
-			put_seg_desc(r, &desc);
+			p = put_u8(p, 1);
+			p = put_seg_desc(p, &desc);
 		} else {
-			put_u8(r, 0);
+			p = put_u8(p, 0);
 		}
 	}
+	return p;
 }
 
 /*
@@ -290,17 +309,17 @@ void exit_digest_init(struct exit_digest *d)
 void exit_digest_add(struct exit_digest *d, struct vm *vm, int vcpu, const struct vm_exit *vme,
                      bool handled)
 {
-	struct record r;
-	r.n = 0;
-	put_u32(&r, (uint32_t)vme->exitcode);
-	put_i32(&r, vme->inst_length);
-	put_u64(&r, vme->rip);
-	put_payload(&r, vme);
-	put_u8(&r, handled ? 1 : 0);
-	put_vcpu_state(&r, vm, vcpu);
+	unsigned char record[RECORD_MAX + RECORD_SLACK];
+	unsigned char *p = record;
+	p = put_u32(p, (uint32_t)vme->exitcode);
+	p = put_i32(p, vme->inst_length);
+	p = put_u64(p, vme->rip);
+	p = put_payload(p, vme);
+	p = put_u8(p, handled ? 1 : 0);
+	p = put_vcpu_state(p, vm, vcpu);
 	XXH3_state_t state;
 	state_load(d, &state);
-	XXH3_64bits_update(&state, r.bytes, r.n);
+	XXH3_64bits_update(&state, record, (size_t)(p - record));
 	state_store(d, &state);
 	d->exits++;
 }

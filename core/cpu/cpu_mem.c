@@ -110,7 +110,7 @@ static struct tlb_entry *translate(struct cpu *c, uint64_t la, int prot, int seg
 		exit_ept_violation(c, w.gpa, la, VM_PROT_READ, false);
 		return NULL;
 	case WALK_POPULATE:
-		exit_paging(c, w.gpa, VM_PROT_READ);
+		exit_paging(c, w.gpa & TLB_PAGE_MASK, VM_PROT_READ);
 		return NULL;
 	}
 	uint64_t gpa = w.gpa;

@@ -22,7 +22,7 @@ extern "C" {
 
 /* The XXH3 streaming state is kept as bytes, so that xxhash.h stays private. */
 struct exit_digest {
-	uint64_t exits;             /* exits added so far */
+	uint64_t exits;            /* exits added so far */
 	unsigned char state[1024]; /* opaque */
 };
 
