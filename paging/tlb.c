@@ -6,10 +6,36 @@ static void entry_clear(struct tlb_entry *e)
 	e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
 }
 
-void tlb_flush_all(struct tlb *t)
+static bool entry_empty(const struct tlb_entry *e)
+{
+	return e->tag_r == TLB_INVALID && e->tag_w == TLB_INVALID && e->tag_x == TLB_INVALID;
+}
+
+void tlb_init(struct tlb *t)
 {
 	for (unsigned i = 0; i < TLB_ENTRIES; i++)
 		entry_clear(&t->e[i]);
+	t->nfilled = 0;
+	t->has_large = false;
+}
+
+void tlb_note_fill(struct tlb *t, struct tlb_entry *e)
+{
+	/* An entry is listed once: when it goes from empty to filled. */
+	if (entry_empty(e) && t->nfilled < TLB_ENTRIES)
+		t->filled[t->nfilled++] = (uint16_t)(e - t->e);
+}
+
+void tlb_flush_all(struct tlb *t)
+{
+	if (t->nfilled < TLB_ENTRIES / 4) {
+		for (unsigned k = 0; k < t->nfilled; k++)
+			entry_clear(&t->e[t->filled[k]]);
+	} else {
+		for (unsigned i = 0; i < TLB_ENTRIES; i++)
+			entry_clear(&t->e[i]);
+	}
+	t->nfilled = 0;
 	t->has_large = false;
 }
 

@@ -24,6 +24,10 @@ struct tlb_entry {
 struct tlb {
 	struct tlb_entry e[TLB_ENTRIES];
 	bool has_large; /* some entry came from a 2 MiB / 4 MiB / 1 GiB page */
+	/* Entries filled since the last full flush, so that a flush costs what
+	 * was filled, not the whole table (mode switches flush often). */
+	uint16_t filled[TLB_ENTRIES];
+	unsigned nfilled;
 };
 
 static inline struct tlb_entry *tlb_entry_for(struct tlb *t, uint64_t la)
@@ -31,7 +35,11 @@ static inline struct tlb_entry *tlb_entry_for(struct tlb *t, uint64_t la)
 	return &t->e[(la >> 12) & (TLB_ENTRIES - 1)];
 }
 
+/* Empty every entry; must run once before first use (zeroed tags are valid). */
+void tlb_init(struct tlb *t);
 void tlb_flush_all(struct tlb *t);
+/* Note that entry e was (re)filled; call before setting its tags. */
+void tlb_note_fill(struct tlb *t, struct tlb_entry *e);
 void tlb_flush_page(struct tlb *t, uint64_t la);
 /* Drop write permission for every entry that maps guest-physical page gpa. */
 void tlb_protect_gpa(struct tlb *t, uint64_t gpa);

@@ -67,6 +67,7 @@ static void *soft_init(struct vm *vm, struct vm_mem *mem, const struct cpu_model
 		c->model = model;
 		c->vcpuid = i;
 		code_cache_attach(s->cc, &c->tlb, c->jcache, sizeof(c->jcache));
+		tlb_init(&c->tlb);
 		cpu_reset(c);
 	}
 	return s;

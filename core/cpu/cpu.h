@@ -135,10 +135,13 @@ struct pending_exception {
 
 struct block;
 
+/* Jump cache: CS-linear address -> block.  An entry is valid only in the
+ * epoch that filled it, so flushing is one increment. */
 struct jcache_entry {
 	uint64_t la;
 	struct block *b;
 	uint32_t mode;
+	uint32_t epoch;
 };
 
 struct cpu_stats {
@@ -190,6 +193,7 @@ struct cpu {
 
 	struct tlb tlb;
 	struct jcache_entry jcache[JCACHE_SIZE];
+	uint32_t jepoch;
 	struct code_cache *cc;
 	struct vm_mem *mem;
 	const struct cpu_model *model;
@@ -487,6 +491,7 @@ int cpu_load_seg(struct cpu *c, int seg, uint16_t sel);
 void cpu_load_seg_real(struct cpu *c, int seg, uint16_t sel);
 int cpu_far_jump(struct cpu *c, uint16_t sel, uint64_t off, unsigned osz);
 void cpu_flush_tlb(struct cpu *c);
+void cpu_flush_jcache(struct cpu *c);
 int cpu_write_cr(struct cpu *c, int cr, uint64_t v);
 void cpu_reset(struct cpu *c);
 

@@ -136,6 +136,7 @@ static struct tlb_entry *translate(struct cpu *c, uint64_t la, int prot, int seg
 	}
 	struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
 	uint64_t page = la & TLB_PAGE_MASK;
+	tlb_note_fill(&c->tlb, e);
 	e->tag_r = page;
 	e->tag_w = (w.writable && !bitmap_test(s->code, pi)) ? page : TLB_INVALID;
 	e->tag_x = w.executable ? page : TLB_INVALID;

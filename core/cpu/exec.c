@@ -112,7 +112,7 @@ static struct block *find_block(struct cpu *c)
 	uint64_t la = (c->seg[SEG_CS].d.base + c->rip) & c->la_mask;
 	struct jcache_entry *j = jcache_slot(c, la);
 	c->stats.block_lookups++;
-	if (likely(j->la == la && j->mode == c->mode && j->b && j->b->valid))
+	if (likely(j->la == la && j->epoch == c->jepoch && j->mode == c->mode && j->b->valid))
 		return j->b;
 	c->cur = NULL;
 	uint64_t gpa;
@@ -142,6 +142,7 @@ static struct block *find_block(struct cpu *c)
 	}
 	j->la = la;
 	j->mode = c->mode;
+	j->epoch = c->jepoch;
 	j->b = b;
 	return b;
 }

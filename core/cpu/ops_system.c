@@ -235,8 +235,10 @@ static int msr_write(struct cpu *c, uint32_t msr, uint64_t v)
 			return cpu_gp0(c), -1;
 		if ((c->cr0 & CR0_PG) && ((v ^ c->efer) & EFER_LME))
 			return cpu_gp0(c), -1;
+		bool flush = (v ^ c->efer) & EFER_NXE; /* NX rights are cached in the TLB */
 		c->efer = (v & ~(uint64_t)EFER_LMA) | (c->efer & EFER_LMA);
-		cpu_flush_tlb(c);
+		if (flush)
+			cpu_flush_tlb(c);
 		return 1;
 	}
 	case MSR_TSC:
@@ -350,7 +352,7 @@ static int op_invlpg(struct cpu *c, const struct insn *i)
 		return cpu_gp0(c);
 	uint64_t la = (c->seg[i->seg].d.base + cpu_ea(c, i)) & c->la_mask;
 	tlb_flush_page(&c->tlb, la);
-	memset(c->jcache, 0, sizeof(c->jcache));
+	cpu_flush_jcache(c);
 	return next(c, i);
 }
 

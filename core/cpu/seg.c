@@ -6,10 +6,19 @@
 #include "core/cpu/cpumodel.h"
 #include "decode/cache.h"
 
+void cpu_flush_jcache(struct cpu *c)
+{
+	if (++c->jepoch == 0) {
+		/* Epoch wrapped: old entries could match again. */
+		memset(c->jcache, 0, sizeof(c->jcache));
+		c->jepoch = 1;
+	}
+}
+
 void cpu_flush_tlb(struct cpu *c)
 {
 	tlb_flush_all(&c->tlb);
-	memset(c->jcache, 0, sizeof(c->jcache));
+	cpu_flush_jcache(c);
 }
 
 void cpu_seg_bounds(struct cpu *c, struct segreg *s)
@@ -34,7 +43,6 @@ void cpu_seg_bounds(struct cpu *c, struct segreg *s)
 void cpu_update_mode(struct cpu *c)
 {
 	uint32_t cs = c->seg[SEG_CS].d.access;
-	uint32_t old = c->mode;
 	int old_cpl = c->cpl;
 	if (!(c->cr0 & CR0_PE) || (c->rflags & RF_VM)) {
 		c->mode = MODE_REAL16;
@@ -46,17 +54,15 @@ void cpu_update_mode(struct cpu *c)
 	} else {
 		c->mode = (cs & SEGA_DB) ? MODE_PROT32 : MODE_PROT16;
 	}
-	c->la_mask = c->mode == MODE_LONG64 || (c->efer & EFER_LMA) ? ~0ull : 0xffffffffull;
-	if (c->mode != MODE_LONG64 && (c->efer & EFER_LMA))
-		c->la_mask = 0xffffffffull;
-	if (c->mode == MODE_LONG64)
-		c->la_mask = ~0ull;
+	/* Linear addresses wrap at 4 GiB outside 64-bit mode (SDM 3.3.6). */
+	c->la_mask = c->mode == MODE_LONG64 ? ~0ull : 0xffffffffull;
 	c->cpl = (c->cr0 & CR0_PE) ? (int)SEG_DESC_DPL(c->seg[SEG_SS].d.access) : 0;
 	if (c->rflags & RF_VM)
 		c->cpl = 3;
 	for (int i = 0; i < 6; i++)
 		cpu_seg_bounds(c, &c->seg[i]);
-	if (c->cpl != old_cpl || (old == MODE_LONG64) != (c->mode == MODE_LONG64))
+	/* The TLB caches user/supervisor checks for one CPL. */
+	if (c->cpl != old_cpl)
 		cpu_flush_tlb(c);
 }
 
@@ -254,8 +260,12 @@ int cpu_write_cr(struct cpu *c, int cr, uint64_t v)
 			return cpu_raise(c, IDT_GP, true, 0);
 		if (pg_off)
 			c->efer &= ~(uint64_t)EFER_LMA;
+		/* Only PG and WP change translations or their rights (SDM 4.10.4.1;
+		 * WP because the soft TLB caches the write check). */
+		bool flush = (v ^ c->cr0) & (CR0_PG | CR0_WP);
 		c->cr0 = v | CR0_ET;
-		cpu_flush_tlb(c);
+		if (flush)
+			cpu_flush_tlb(c);
 		cpu_update_mode(c);
 		return 0;
 	}
@@ -275,8 +285,13 @@ int cpu_write_cr(struct cpu *c, int cr, uint64_t v)
 			return cpu_raise(c, IDT_GP, true, 0);
 		if ((c->efer & EFER_LMA) && !(v & CR4_PAE))
 			return cpu_raise(c, IDT_GP, true, 0);
+		/* Paging-mode and rights bits invalidate translations (SDM 4.10.4.1). */
+		uint64_t paging_bits = CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCIDE | CR4_SMEP | CR4_SMAP |
+				       CR4_LA57;
+		bool flush = (v ^ c->cr4) & paging_bits;
 		c->cr4 = v;
-		cpu_flush_tlb(c);
+		if (flush)
+			cpu_flush_tlb(c);
 		return 0;
 	}
 	case 8:
