@@ -146,6 +146,52 @@ int vm_set_register(struct vm *vm, int vcpu, int reg, uint64_t val)
 	return vm->ops->setreg(vm->vmi, vcpu, reg, val);
 }
 
+static bool regnums_valid(unsigned int count, const int *regnums)
+{
+	for (unsigned int k = 0; k < count; k++)
+		if (regnums[k] < 0 || regnums[k] >= VM_REG_LAST)
+			return false;
+	return true;
+}
+
+int vm_get_register_set(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
+    uint64_t *regvals)
+{
+	if (!vcpu_valid(vm, vcpu) || (count && (!regnums || !regvals)) ||
+	    !regnums_valid(count, regnums))
+		return EINVAL;
+	for (unsigned int k = 0; k < count; k++) {
+		int e = vm->ops->getreg(vm->vmi, vcpu, regnums[k], &regvals[k]);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+int vm_set_register_set(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
+    uint64_t *regvals)
+{
+	if (!vcpu_valid(vm, vcpu) || (count && (!regnums || !regvals)) ||
+	    !regnums_valid(count, regnums))
+		return EINVAL;
+	for (unsigned int k = 0; k < count; k++) {
+		int e = vm->ops->setreg(vm->vmi, vcpu, regnums[k], regvals[k]);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+int vm_get_register_set_partial(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
+    uint64_t *regvals, int *ok)
+{
+	if (!vcpu_valid(vm, vcpu) || (count && (!regnums || !regvals || !ok)) ||
+	    !regnums_valid(count, regnums))
+		return EINVAL;
+	vm->ops->getregs(vm->vmi, vcpu, count, regnums, regvals, ok);
+	return 0;
+}
+
 static bool is_desc_reg(int reg)
 {
 	return reg >= VM_REG_GUEST_ES && reg <= VM_REG_GUEST_GDTR;

@@ -43,17 +43,15 @@
  *               i64 immediate, u8 decoded, u8 op_byte, u8 op_type,
  *               u16 op_flags
  *
- * A record is built in a local buffer and hashed with one update call.
+ * The digest of a stream is d_0 = 0, d_(k+1) = XXH3_64bits_withSeed(record_k, d_k):
+ * each record is built in a local buffer and hashed with one call.
  */
 #include <softvmm/trace.h>
 
 #include <string.h>
 
-#define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
-_Static_assert(sizeof(XXH3_state_t) <= sizeof(((struct exit_digest *)0)->state),
-               "struct exit_digest has no room for the XXH3 state");
 
 /*
  * The largest record: header 16, payload at most 104 (INST_EMUL; INOUT_STR
@@ -262,11 +260,25 @@ static unsigned char *put_payload(unsigned char *p, const struct vm_exit *vme)
 
 static unsigned char *put_vcpu_state(unsigned char *p, struct vm *vm, int vcpu)
 {
-	for (int reg = VM_REG_GUEST_RAX; reg <= VM_REG_GUEST_PDPTE3; reg++) {
-		uint64_t value;
-		if (vm_get_register(vm, vcpu, reg, &value) == 0) {
+	static const int regs[RECORD_NREGS] = {
+	    VM_REG_GUEST_RAX, VM_REG_GUEST_RBX, VM_REG_GUEST_RCX, VM_REG_GUEST_RDX,
+	    VM_REG_GUEST_RSI, VM_REG_GUEST_RDI, VM_REG_GUEST_RBP, VM_REG_GUEST_R8,
+	    VM_REG_GUEST_R9, VM_REG_GUEST_R10, VM_REG_GUEST_R11, VM_REG_GUEST_R12,
+	    VM_REG_GUEST_R13, VM_REG_GUEST_R14, VM_REG_GUEST_R15, VM_REG_GUEST_CR0,
+	    VM_REG_GUEST_CR3, VM_REG_GUEST_CR4, VM_REG_GUEST_DR7, VM_REG_GUEST_RSP,
+	    VM_REG_GUEST_RIP, VM_REG_GUEST_RFLAGS, VM_REG_GUEST_ES, VM_REG_GUEST_CS,
+	    VM_REG_GUEST_SS, VM_REG_GUEST_DS, VM_REG_GUEST_FS, VM_REG_GUEST_GS,
+	    VM_REG_GUEST_LDTR, VM_REG_GUEST_TR, VM_REG_GUEST_IDTR, VM_REG_GUEST_GDTR,
+	    VM_REG_GUEST_EFER, VM_REG_GUEST_CR2, VM_REG_GUEST_PDPTE0, VM_REG_GUEST_PDPTE1,
+	    VM_REG_GUEST_PDPTE2, VM_REG_GUEST_PDPTE3,
+	};
+	uint64_t values[RECORD_NREGS];
+	int ok[RECORD_NREGS];
+	vm_get_register_set_partial(vm, vcpu, RECORD_NREGS, regs, values, ok);
+	for (int k = 0; k < RECORD_NREGS; k++) {
+		if (ok[k]) {
 			p = put_u8(p, 1);
-			p = put_u64(p, value);
+			p = put_u64(p, values[k]);
 		} else {
 			p = put_u8(p, 0);
 		}
@@ -283,29 +295,17 @@ static unsigned char *put_vcpu_state(unsigned char *p, struct vm *vm, int vcpu)
 	return p;
 }
 
-/*
- * The state lives in a byte array of the public struct; it is copied in
- * and out of a real XXH3_state_t so that it is never accessed through a
- * type it does not have (C17 6.5p7).
- */
-static void state_load(const struct exit_digest *d, XXH3_state_t *state)
-{
-	memcpy(state, d->state, sizeof(*state));
-}
-
-static void state_store(struct exit_digest *d, const XXH3_state_t *state)
-{
-	memcpy(d->state, state, sizeof(*state));
-}
-
 void exit_digest_init(struct exit_digest *d)
 {
-	XXH3_state_t state;
-	memset(d, 0, sizeof(*d));
-	XXH3_64bits_reset(&state);
-	state_store(d, &state);
+	d->exits = 0;
+	d->hash = 0;
 }
 
+/*
+ * Records are chained: each one is hashed with XXH3-64 seeded with the
+ * digest so far.  One call per exit over a buffer built on the stack, with
+ * no streaming state to load and store (pio makes two million exits).
+ */
 void exit_digest_add(struct exit_digest *d, struct vm *vm, int vcpu, const struct vm_exit *vme,
                      bool handled)
 {
@@ -317,16 +317,11 @@ void exit_digest_add(struct exit_digest *d, struct vm *vm, int vcpu, const struc
 	p = put_payload(p, vme);
 	p = put_u8(p, handled ? 1 : 0);
 	p = put_vcpu_state(p, vm, vcpu);
-	XXH3_state_t state;
-	state_load(d, &state);
-	XXH3_64bits_update(&state, record, (size_t)(p - record));
-	state_store(d, &state);
+	d->hash = XXH3_64bits_withSeed(record, (size_t)(p - record), d->hash);
 	d->exits++;
 }
 
 uint64_t exit_digest_value(const struct exit_digest *d)
 {
-	XXH3_state_t state;
-	state_load(d, &state);
-	return XXH3_64bits_digest(&state);
+	return d->hash;
 }

@@ -110,9 +110,8 @@ static const int gpr_index[] = {
     [VM_REG_GUEST_R13] = 13, [VM_REG_GUEST_R14] = 14, [VM_REG_GUEST_R15] = 15,
 };
 
-static int soft_getreg(void *vmi, int vcpu, int reg, uint64_t *val)
+static inline int cpu_getreg(struct cpu *c, int reg, uint64_t *val)
 {
-	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
 	if (reg <= VM_REG_GUEST_R15) {
 		*val = c->gpr[gpr_index[reg]].q;
 		return 0;
@@ -159,6 +158,21 @@ static int soft_getreg(void *vmi, int vcpu, int reg, uint64_t *val)
 	default:
 		return EINVAL; /* IDTR/GDTR have no selector: use vm_get_seg_desc */
 	}
+}
+
+static int soft_getreg(void *vmi, int vcpu, int reg, uint64_t *val)
+{
+	return cpu_getreg(((struct soft_vm *)vmi)->cpus[vcpu], reg, val);
+}
+
+/* Many registers in one call: no indirect call per register (digests read
+ * the whole state at every exit). */
+static void soft_getregs(void *vmi, int vcpu, unsigned count, const int *regs, uint64_t *vals,
+    int *ok)
+{
+	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
+	for (unsigned k = 0; k < count; k++)
+		ok[k] = cpu_getreg(c, regs[k], &vals[k]) == 0;
 }
 
 static int soft_setreg(void *vmi, int vcpu, int reg, uint64_t val)
@@ -357,6 +371,7 @@ const struct vmm_ops vmm_ops_soft = {
     .vcpu_reset = soft_vcpu_reset,
     .vmrun = soft_run,
     .getreg = soft_getreg,
+    .getregs = soft_getregs,
     .setreg = soft_setreg,
     .getdesc = soft_getdesc,
     .setdesc = soft_setdesc,

@@ -20,10 +20,9 @@
 extern "C" {
 #endif
 
-/* The XXH3 streaming state is kept as bytes, so that xxhash.h stays private. */
 struct exit_digest {
-	uint64_t exits;            /* exits added so far */
-	unsigned char state[1024]; /* opaque */
+	uint64_t exits; /* exits added so far */
+	uint64_t hash;  /* the digest so far (trace/digest.c defines it) */
 };
 
 void exit_digest_init(struct exit_digest *d);

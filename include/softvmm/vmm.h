@@ -380,6 +380,18 @@ bool vm_mem_allocated(struct vm *vm, vm_paddr_t gpa);
 
 int vm_get_register(struct vm *vm, int vcpu, int reg, uint64_t *retval);
 int vm_set_register(struct vm *vm, int vcpu, int reg, uint64_t val);
+/*
+ * Several registers at once (bhyve added vm_get_register_set in 2016):
+ * EINVAL and nothing read if any register number is out of range.  The
+ * _partial form reads what it can and sets ok[k] per register (softvmm
+ * extension, for digests of the whole state).
+ */
+int vm_get_register_set(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
+    uint64_t *regvals);
+int vm_set_register_set(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
+    uint64_t *regvals);
+int vm_get_register_set_partial(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
+    uint64_t *regvals, int *ok);
 int vm_get_seg_desc(struct vm *vm, int vcpu, int reg, struct seg_desc *ret_desc);
 int vm_set_seg_desc(struct vm *vm, int vcpu, int reg, struct seg_desc *desc);
 
