@@ -501,4 +501,6 @@ const char *vm_reg_name_str(enum vm_reg_name reg);
 }
 #endif
 
+#include <softvmm/vmm_abi.h>
+
 #endif /* SOFTVMM_VMM_H */
