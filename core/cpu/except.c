@@ -115,10 +115,13 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 	uint64_t lo, hi = 0;
 	memcpy(&lo, g, 8);
 	memcpy(&hi, g + 8, 8);
-	unsigned type = (lo >> 40) & 0xf, dpl = (lo >> 45) & 3;
+	unsigned type = (lo >> 40) & 0xf, gate_dpl = (lo >> 45) & 3;
 	bool gate32 = type == 0xe || type == 0xf;
 	bool gate16 = !lm && (type == 0x6 || type == 0x7);
 	if (!gate32 && !gate16)
+		return cpu_raise(c, IDT_GP, true, idt_err);
+	/* INT n, INT3, INTO: the gate's DPL must allow the CPL (SDM 6.12.1.1). */
+	if (!ext && gate_dpl < (unsigned)c->cpl)
 		return cpu_raise(c, IDT_GP, true, idt_err);
 	if (!((lo >> 47) & 1))
 		return cpu_raise(c, IDT_NP, true, idt_err);
@@ -126,13 +129,11 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 	uint64_t off = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ull);
 	if (lm)
 		off |= (hi & 0xffffffffull) << 32;
-	(void)dpl;
 	/* Target code segment descriptor. */
 	if ((sel & ~3) == 0)
 		return cpu_raise(c, IDT_GP, true, ext ? 1 : 0);
-	struct dtr *t = (sel & 4) ? (struct dtr *)&c->ldtr.d : &c->gdtr;
-	uint64_t tbase = (sel & 4) ? c->ldtr.d.base : t->base;
-	uint32_t tlimit = (sel & 4) ? c->ldtr.d.limit : t->limit;
+	uint64_t tbase = (sel & 4) ? c->ldtr.d.base : c->gdtr.base;
+	uint32_t tlimit = (sel & 4) ? c->ldtr.d.limit : c->gdtr.limit;
 	if ((sel & ~7u) + 7 > tlimit)
 		return cpu_raise(c, IDT_GP, true, (sel & ~3u) | ext);
 	uint64_t d;
@@ -148,8 +149,7 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 	uint64_t rflags = cpu_get_rflags(c);
 	uint16_t old_ss = c->seg[SEG_SS].sel, old_cs = c->seg[SEG_CS].sel;
 	uint64_t old_sp = c->gpr[4].q;
-	unsigned ist = lm ? (hi >> 0) & 0 : 0;
-	ist = lm ? (unsigned)((lo >> 32) & 7) : 0;
+	unsigned ist = lm ? (unsigned)((lo >> 32) & 7) : 0; /* 64-bit gate's IST field */
 	bool stack_switch = new_cpl < (unsigned)c->cpl || ist;
 	unsigned psz = lm ? 8 : (gate32 ? 4 : 2);
 	if (stack_switch) {
