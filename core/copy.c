@@ -9,7 +9,7 @@
 #include "paging/walk.h"
 
 int vm_gla2gpa(struct vm *vm, int vcpuid, struct vm_guest_paging *paging, uint64_t gla, int prot,
-    uint64_t *gpa)
+               uint64_t *gpa)
 {
 	if (!vcpu_valid(vm, vcpuid) || !paging || !gpa)
 		return -1;
@@ -59,7 +59,7 @@ int vm_get_guest_paging(struct vm *vm, int vcpuid, struct vm_guest_paging *pagin
 }
 
 int vm_copy_setup(struct vm *vm, int vcpuid, struct vm_guest_paging *paging, uint64_t gla,
-    size_t len, int prot, struct vm_copyinfo *copyinfo, int num_copyinfo)
+                  size_t len, int prot, struct vm_copyinfo *copyinfo, int num_copyinfo)
 {
 	if (!vcpu_valid(vm, vcpuid) || !copyinfo || num_copyinfo <= 0)
 		return -1;
@@ -113,7 +113,7 @@ void vm_copyin(struct vm *vm, int vcpuid, struct vm_copyinfo *copyinfo, void *ka
 }
 
 void vm_copyout(struct vm *vm, int vcpuid, const void *kaddr, struct vm_copyinfo *copyinfo,
-    size_t len)
+                size_t len)
 {
 	(void)vm;
 	(void)vcpuid;
@@ -129,8 +129,8 @@ void vm_copyout(struct vm *vm, int vcpuid, const void *kaddr, struct vm_copyinfo
 /* bhyve's vm_segment_name: the instruction-information encoding ES..GS. */
 enum vm_reg_name vm_segment_name(int seg_encoding)
 {
-	static const enum vm_reg_name names[] = {VM_REG_GUEST_ES, VM_REG_GUEST_CS,
-	    VM_REG_GUEST_SS, VM_REG_GUEST_DS, VM_REG_GUEST_FS, VM_REG_GUEST_GS};
+	static const enum vm_reg_name names[] = {VM_REG_GUEST_ES, VM_REG_GUEST_CS, VM_REG_GUEST_SS,
+	                                         VM_REG_GUEST_DS, VM_REG_GUEST_FS, VM_REG_GUEST_GS};
 	if (seg_encoding < 0 || seg_encoding >= 6)
 		return VM_REG_LAST;
 	return names[seg_encoding];

@@ -146,7 +146,8 @@ static enum exc_class class_of(uint64_t info)
 
 static uint64_t pending_exception_info(struct vcpu_state_core *v)
 {
-	uint64_t info = (uint64_t)(v->exc.vector & 0xff) | VM_INTINFO_HWEXCEPTION | VM_INTINFO_VALID;
+	uint64_t info =
+	    (uint64_t)(v->exc.vector & 0xff) | VM_INTINFO_HWEXCEPTION | VM_INTINFO_VALID;
 	if (v->exc.error_code_valid)
 		info |= VM_INTINFO_DEL_ERRCODE | ((uint64_t)v->exc.error_code << 32);
 	return info;
@@ -164,7 +165,8 @@ static int nested_fault(struct vm *vm, uint64_t info1, uint64_t info2, uint64_t 
 	enum exc_class c1 = class_of(info1), c2 = class_of(info2);
 	if ((c1 == EXC_CONTRIBUTORY && c2 == EXC_CONTRIBUTORY) ||
 	    (c1 == EXC_PAGE_FAULT && c2 != EXC_BENIGN))
-		*retinfo = IDT_DF | VM_INTINFO_HWEXCEPTION | VM_INTINFO_DEL_ERRCODE | VM_INTINFO_VALID;
+		*retinfo =
+		    IDT_DF | VM_INTINFO_HWEXCEPTION | VM_INTINFO_DEL_ERRCODE | VM_INTINFO_VALID;
 	else
 		*retinfo = info2;
 	return 1;

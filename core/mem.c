@@ -44,8 +44,8 @@ int mem_add(struct vm_mem *m, uint64_t gpa, size_t len)
 	if (m->nsegs == VM_MAX_MEMSEGS)
 		return E2BIG;
 	size_t pages = len >> 12, words = (pages + 63) / 64;
-	void *hva = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-	    -1, 0);
+	void *hva = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (hva == MAP_FAILED)
 		return ENOMEM;
 	uint64_t *touched = calloc(words, sizeof(uint64_t));

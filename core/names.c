@@ -29,10 +29,11 @@ const char *vm_exitcode_name(enum vm_exitcode code)
 
 const char *vm_reg_name_str(enum vm_reg_name reg)
 {
-	static const char *const names[VM_REG_LAST] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi",
-	    "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "cr0", "cr3", "cr4", "dr7",
-	    "rsp", "rip", "rflags", "es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr", "idtr", "gdtr",
-	    "efer", "cr2", "pdpte0", "pdpte1", "pdpte2", "pdpte3"};
+	static const char *const names[VM_REG_LAST] = {
+	    "rax",  "rbx",    "rcx",  "rdx", "rsi",    "rdi",    "rbp",    "r8",    "r9",   "r10",
+	    "r11",  "r12",    "r13",  "r14", "r15",    "cr0",    "cr3",    "cr4",   "dr7",  "rsp",
+	    "rip",  "rflags", "es",   "cs",  "ss",     "ds",     "fs",     "gs",    "ldtr", "tr",
+	    "idtr", "gdtr",   "efer", "cr2", "pdpte0", "pdpte1", "pdpte2", "pdpte3"};
 	if ((unsigned)reg >= VM_REG_LAST)
 		return "unknown";
 	return names[reg];

@@ -50,13 +50,14 @@ int vm_handle_inst_emul(struct vm *vm, int vcpuid, struct vm_exit *vme)
 	struct vie *vie = &vme->u.inst_emul.vie;
 	vie_init(vie);
 	int r = vmm_fetch_instruction(vm, vcpuid, &vme->u.inst_emul.paging, vme->rip,
-	    vme->inst_length, vie);
+	                              vme->inst_length, vie);
 	if (r == 1)
 		return 1; /* #PF injected: restart the instruction */
 	if (r != 0)
 		return EFAULT;
 	if (vmm_decode_instruction(vm, vcpuid, vme->u.inst_emul.gla,
-		vme->u.inst_emul.paging.cpu_mode, vme->u.inst_emul.cs_d, vie) != 0)
+	                           vme->u.inst_emul.paging.cpu_mode, vme->u.inst_emul.cs_d,
+	                           vie) != 0)
 		return EFAULT;
 	return 0;
 }

@@ -155,7 +155,7 @@ static bool regnums_valid(unsigned int count, const int *regnums)
 }
 
 int vm_get_register_set(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
-    uint64_t *regvals)
+                        uint64_t *regvals)
 {
 	if (!vcpu_valid(vm, vcpu) || (count && (!regnums || !regvals)) ||
 	    !regnums_valid(count, regnums))
@@ -169,7 +169,7 @@ int vm_get_register_set(struct vm *vm, int vcpu, unsigned int count, const int *
 }
 
 int vm_set_register_set(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
-    uint64_t *regvals)
+                        uint64_t *regvals)
 {
 	if (!vcpu_valid(vm, vcpu) || (count && (!regnums || !regvals)) ||
 	    !regnums_valid(count, regnums))
@@ -183,7 +183,7 @@ int vm_set_register_set(struct vm *vm, int vcpu, unsigned int count, const int *
 }
 
 int vm_get_register_set_partial(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
-    uint64_t *regvals, int *ok)
+                                uint64_t *regvals, int *ok)
 {
 	if (!vcpu_valid(vm, vcpu) || (count && (!regnums || !regvals || !ok)) ||
 	    !regnums_valid(count, regnums))
@@ -325,12 +325,12 @@ int vm_get_stats(struct vm *vm, int vcpuid, struct vm_vcpu_stats *stats)
 	vm->ops->get_stats(vm->vmi, vcpuid, stats);
 	memcpy(stats->exits_handled, vm->vcpu[vcpuid].exits_handled, sizeof(stats->exits_handled));
 	memcpy(stats->exits_returned, vm->vcpu[vcpuid].exits_returned,
-	    sizeof(stats->exits_returned));
+	       sizeof(stats->exits_returned));
 	return 0;
 }
 
 int vm_foreach_unimplemented(struct vm *vm, int vcpuid,
-    void (*fn)(void *arg, const char *mnemonic, uint64_t count), void *arg)
+                             void (*fn)(void *arg, const char *mnemonic, uint64_t count), void *arg)
 {
 	if (!vcpu_valid(vm, vcpuid) || !fn)
 		return EINVAL;

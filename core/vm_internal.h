@@ -11,8 +11,8 @@ struct vcpu_state_core {
 	bool halted;
 	bool suspended;
 	enum vcpu_state state;
-	uint64_t exitintinfo;     /* event being delivered at the last exit */
-	bool exc_pending;         /* vm_inject_exception queue (one deep) */
+	uint64_t exitintinfo; /* event being delivered at the last exit */
+	bool exc_pending;     /* vm_inject_exception queue (one deep) */
 	struct vm_exception exc;
 	uint64_t exc_cr2;
 	bool nmi_pending, extint_pending;

@@ -13,7 +13,8 @@ struct cpu_model;
 
 struct vmm_ops {
 	const char *name;
-	void *(*vminit)(struct vm *vm, struct vm_mem *mem, const struct cpu_model *model, int ncpus);
+	void *(*vminit)(struct vm *vm, struct vm_mem *mem, const struct cpu_model *model,
+	                int ncpus);
 	void (*vmcleanup)(void *vmi);
 	void (*vcpu_reset)(void *vmi, int vcpu);
 	/* Run from rip until an exit; 0 with vme filled, or an errno. */
@@ -22,7 +23,7 @@ struct vmm_ops {
 	int (*setreg)(void *vmi, int vcpu, int reg, uint64_t val);
 	/* Read count registers (numbers already checked); ok[k] per register. */
 	void (*getregs)(void *vmi, int vcpu, unsigned count, const int *regs, uint64_t *vals,
-	    int *ok);
+	                int *ok);
 	int (*getdesc)(void *vmi, int vcpu, int reg, struct seg_desc *desc);
 	int (*setdesc)(void *vmi, int vcpu, int reg, const struct seg_desc *desc);
 	int (*getcap)(void *vmi, int vcpu, int cap, int *val);
@@ -34,12 +35,13 @@ struct vmm_ops {
 	void (*set_insn_limit)(void *vmi, int vcpu, uint64_t limit);
 	void (*get_stats)(void *vmi, int vcpu, struct vm_vcpu_stats *st);
 	void (*foreach_unimplemented)(void *vmi, int vcpu,
-	    void (*fn)(void *arg, const char *mnemonic, uint64_t count), void *arg);
+	                              void (*fn)(void *arg, const char *mnemonic, uint64_t count),
+	                              void *arg);
 	/* Translate with the vcpu's paging registers: 0 with *fault = 0 and
 	 * *gpa, or 0 with *fault = vector + 1 (and *err for #PF), or -1 when a
 	 * paging-structure entry is not RAM. */
 	int (*gla2gpa)(void *vmi, int vcpu, const struct vm_guest_paging *paging, uint64_t gla,
-	    int prot, uint64_t *gpa, int *fault, uint32_t *err);
+	               int prot, uint64_t *gpa, int *fault, uint32_t *err);
 };
 
 extern const struct vmm_ops vmm_ops_soft;

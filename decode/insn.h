@@ -30,21 +30,21 @@ enum decode_mode {
 
 struct insn {
 	insn_fn fn;
-	uint64_t imm;   /* immediate, or far pointer offset, or 64-bit moffs */
-	int32_t disp;   /* memory displacement */
-	uint16_t mnem;  /* ZydisMnemonic, for statistics and #UD accounting */
-	uint16_t imm2;  /* second immediate (ENTER), far pointer selector */
-	uint8_t len;    /* instruction length in bytes */
-	uint8_t osz;    /* operand size in bytes: 1, 2, 4, 8 */
-	uint8_t asz;    /* address size in bytes: 2, 4, 8 */
-	uint8_t seg;    /* segment of the memory operand (SEG_*) */
-	uint8_t r1;     /* first register operand: index, or byte offset for 8-bit */
-	uint8_t r2;     /* second register operand, same encoding */
-	uint8_t base;   /* base register index, INSN_NOREG or INSN_RIPREL */
-	uint8_t index;  /* index register index or INSN_NOREG */
-	uint8_t scale;  /* log2 of the scale factor */
-	uint8_t sub;    /* handler-specific: condition code, ALU op, size of 2nd operand */
-	uint8_t flags;  /* INSN_F_* */
+	uint64_t imm;  /* immediate, or far pointer offset, or 64-bit moffs */
+	int32_t disp;  /* memory displacement */
+	uint16_t mnem; /* ZydisMnemonic, for statistics and #UD accounting */
+	uint16_t imm2; /* second immediate (ENTER), far pointer selector */
+	uint8_t len;   /* instruction length in bytes */
+	uint8_t osz;   /* operand size in bytes: 1, 2, 4, 8 */
+	uint8_t asz;   /* address size in bytes: 2, 4, 8 */
+	uint8_t seg;   /* segment of the memory operand (SEG_*) */
+	uint8_t r1;    /* first register operand: index, or byte offset for 8-bit */
+	uint8_t r2;    /* second register operand, same encoding */
+	uint8_t base;  /* base register index, INSN_NOREG or INSN_RIPREL */
+	uint8_t index; /* index register index or INSN_NOREG */
+	uint8_t scale; /* log2 of the scale factor */
+	uint8_t sub;   /* handler-specific: condition code, ALU op, size of 2nd operand */
+	uint8_t flags; /* INSN_F_* */
 };
 
 #define INSN_F_REP   0x01 /* REP / REPE prefix */

@@ -20,11 +20,13 @@
 #define PT_GPA   0x10000ull
 #define RAM      (4ull << 20)
 
-static const ZydisMachineMode zmode[MODE_COUNT] = {ZYDIS_MACHINE_MODE_REAL_16,
-    ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_MACHINE_MODE_LONG_COMPAT_16,
+static const ZydisMachineMode zmode[MODE_COUNT] = {
+    ZYDIS_MACHINE_MODE_REAL_16,        ZYDIS_MACHINE_MODE_LEGACY_16,
+    ZYDIS_MACHINE_MODE_LEGACY_32,      ZYDIS_MACHINE_MODE_LONG_COMPAT_16,
     ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_MACHINE_MODE_LONG_64};
 static const ZydisStackWidth zstack[MODE_COUNT] = {ZYDIS_STACK_WIDTH_16, ZYDIS_STACK_WIDTH_16,
-    ZYDIS_STACK_WIDTH_32, ZYDIS_STACK_WIDTH_16, ZYDIS_STACK_WIDTH_32, ZYDIS_STACK_WIDTH_64};
+                                                   ZYDIS_STACK_WIDTH_32, ZYDIS_STACK_WIDTH_16,
+                                                   ZYDIS_STACK_WIDTH_32, ZYDIS_STACK_WIDTH_64};
 
 static void check_record(const uint8_t *p, size_t n, unsigned mode)
 {
@@ -39,11 +41,12 @@ static void check_record(const uint8_t *p, size_t n, unsigned mode)
 	lower_insn(&zi, ops, cpu_model_default(), &rec, &ends);
 	if (!rec.fn || rec.len != zi.length)
 		abort();
-	bool r_ok = (rec.r1 < 128 || rec.r1 == INSN_NOREG) && (rec.r2 < 128 || rec.r2 == INSN_NOREG);
+	bool r_ok =
+	    (rec.r1 < 128 || rec.r1 == INSN_NOREG) && (rec.r2 < 128 || rec.r2 == INSN_NOREG);
 	bool base_ok = rec.base < 16 || rec.base == INSN_NOREG || rec.base == INSN_RIPREL;
 	bool index_ok = rec.index < 16 || rec.index == INSN_NOREG;
 	bool size_ok = (rec.osz == 1 || rec.osz == 2 || rec.osz == 4 || rec.osz == 8) &&
-		       (rec.asz == 2 || rec.asz == 4 || rec.asz == 8);
+	               (rec.asz == 2 || rec.asz == 4 || rec.asz == 8);
 	if (!r_ok || !base_ok || !index_ok || !size_ok || rec.seg > SEG_GS || rec.scale > 3)
 		abort();
 }
@@ -71,10 +74,13 @@ static void set_mode(unsigned mode)
 {
 	bool ia32e = mode >= MODE_COMPAT16;
 	uint32_t code = 0x9b | (mode == MODE_PROT32 || mode == MODE_COMPAT32 ? 0x4000 : 0) |
-			(mode == MODE_LONG64 ? 0x2000 : 0) | (mode != MODE_REAL16 ? 0x8000 : 0);
+	                (mode == MODE_LONG64 ? 0x2000 : 0) | (mode != MODE_REAL16 ? 0x8000 : 0);
 	uint32_t data = 0x93 | (mode != MODE_REAL16 ? 0xc000 : 0);
 	uint32_t limit = mode == MODE_REAL16 ? 0xffff : 0xffffffff;
-	vm_set_register(vm, 0, VM_REG_GUEST_CR0, mode == MODE_REAL16 ? 0x10 : ia32e ? 0x80000011 : 0x11);
+	vm_set_register(vm, 0, VM_REG_GUEST_CR0,
+	                mode == MODE_REAL16 ? 0x10
+	                : ia32e             ? 0x80000011
+	                                    : 0x11);
 	vm_set_register(vm, 0, VM_REG_GUEST_CR4, ia32e ? 0x20 : 0);
 	vm_set_register(vm, 0, VM_REG_GUEST_CR3, PT_GPA);
 	vm_set_register(vm, 0, VM_REG_GUEST_EFER, ia32e ? 0x500 : 0);

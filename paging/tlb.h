@@ -17,8 +17,8 @@
 
 struct tlb_entry {
 	uint64_t tag_r, tag_w, tag_x;
-	uintptr_t host;  /* host address of the page's first byte */
-	uint64_t gpa;    /* guest-physical address of the page */
+	uintptr_t host; /* host address of the page's first byte */
+	uint64_t gpa;   /* guest-physical address of the page */
 };
 
 struct tlb {

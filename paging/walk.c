@@ -5,18 +5,18 @@
 
 #include "softvmm/vmm.h"
 
-#define PTE_P   0x1ull
-#define PTE_RW  0x2ull
-#define PTE_US  0x4ull
-#define PTE_A   0x20ull
-#define PTE_D   0x40ull
-#define PTE_PS  0x80ull
-#define PTE_NX  (1ull << 63)
+#define PTE_P  0x1ull
+#define PTE_RW 0x2ull
+#define PTE_US 0x4ull
+#define PTE_A  0x20ull
+#define PTE_D  0x40ull
+#define PTE_PS 0x80ull
+#define PTE_NX (1ull << 63)
 
-#define CR0_WP  0x10000ull
-#define CR0_PG  0x80000000ull
-#define CR4_PSE 0x10ull
-#define CR4_PAE 0x20ull
+#define CR0_WP   0x10000ull
+#define CR0_PG   0x80000000ull
+#define CR4_PSE  0x10ull
+#define CR4_PAE  0x20ull
 #define CR4_SMEP 0x100000ull
 #define CR4_SMAP 0x200000ull
 #define EFER_LME 0x100ull
@@ -40,7 +40,7 @@ struct entry_ref {
 };
 
 static enum walk_status entry_at(struct vm_mem *m, uint64_t gpa, unsigned size, unsigned flags,
-    struct entry_ref *ref, struct walk_result *out)
+                                 struct entry_ref *ref, struct walk_result *out)
 {
 	struct mem_seg *s = mem_find(m, gpa);
 	if (!s) {
@@ -81,9 +81,9 @@ struct walk_state {
 	const struct walk_regs *r;
 	int prot;
 	unsigned flags;
-	bool user;       /* a user-mode access (CPL 3, not implicit supervisor) */
+	bool user; /* a user-mode access (CPL 3, not implicit supervisor) */
 	bool nxe;
-	uint64_t rsvd;   /* reserved physical-address bits for 64-bit entries */
+	uint64_t rsvd; /* reserved physical-address bits for 64-bit entries */
 	/* Accumulated rights over all levels. */
 	bool all_rw, all_us, any_nx;
 	struct entry_ref refs[5];
@@ -147,7 +147,7 @@ static void accumulate(struct walk_state *w, uint64_t e)
 }
 
 static enum walk_status finish(struct walk_state *w, uint64_t gpa, uint64_t page_size,
-    struct walk_result *out)
+                               struct walk_result *out)
 {
 	if (!rights_ok(w)) {
 		out->pf_error = pf_code(w, true, false);
@@ -175,7 +175,7 @@ static enum walk_status finish(struct walk_state *w, uint64_t gpa, uint64_t page
 }
 
 static enum walk_status walk_32(struct vm_mem *m, struct walk_state *w, uint64_t la,
-    struct walk_result *out)
+                                struct walk_result *out)
 {
 	const struct walk_regs *r = w->r;
 	uint64_t pde_gpa = (r->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4;
@@ -217,7 +217,7 @@ static enum walk_status walk_32(struct vm_mem *m, struct walk_state *w, uint64_t
  * large page.
  */
 static enum walk_status walk_64(struct vm_mem *m, struct walk_state *w, uint64_t la, uint64_t table,
-    int level, struct walk_result *out)
+                                int level, struct walk_result *out)
 {
 	const uint64_t addr_mask = 0x000ffffffffff000ull;
 	for (; level >= 0; level--) {
@@ -257,7 +257,7 @@ static enum walk_status walk_64(struct vm_mem *m, struct walk_state *w, uint64_t
 }
 
 enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64_t la, int prot,
-    unsigned flags, struct walk_result *out)
+                             unsigned flags, struct walk_result *out)
 {
 	struct walk_state w = {
 	    .r = r,

@@ -13,9 +13,9 @@
 
 struct walk_regs {
 	uint64_t cr0, cr3, cr4, efer;
-	uint64_t pdpte[4];  /* PAE: the PDPTE registers loaded at MOV CR3 */
+	uint64_t pdpte[4]; /* PAE: the PDPTE registers loaded at MOV CR3 */
 	int cpl;
-	bool rflags_ac;     /* EFLAGS.AC, for SMAP */
+	bool rflags_ac; /* EFLAGS.AC, for SMAP */
 	unsigned maxphyaddr;
 };
 
@@ -41,12 +41,12 @@ struct walk_result {
 	uint64_t gpa;       /* translated address, or the offending entry's address */
 	uint64_t page_size; /* 4 KiB, 2/4 MiB or 1 GiB */
 	uint32_t pf_error;
-	bool writable;      /* a write at this CPL would be allowed */
-	bool executable;    /* a fetch at this CPL would be allowed */
+	bool writable;   /* a write at this CPL would be allowed */
+	bool executable; /* a fetch at this CPL would be allowed */
 };
 
 enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64_t la, int prot,
-    unsigned flags, struct walk_result *out);
+                             unsigned flags, struct walk_result *out);
 
 /* The paging mode the registers select (enum vm_paging_mode values). */
 int paging_mode_of(uint64_t cr0, uint64_t cr4, uint64_t efer);

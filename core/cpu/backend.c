@@ -103,9 +103,9 @@ static struct segreg *seg_of(struct cpu *c, int reg)
 }
 
 static const int gpr_index[] = {
-    [VM_REG_GUEST_RAX] = 0, [VM_REG_GUEST_RBX] = 3, [VM_REG_GUEST_RCX] = 1,
-    [VM_REG_GUEST_RDX] = 2, [VM_REG_GUEST_RSI] = 6, [VM_REG_GUEST_RDI] = 7,
-    [VM_REG_GUEST_RBP] = 5, [VM_REG_GUEST_R8] = 8,  [VM_REG_GUEST_R9] = 9,
+    [VM_REG_GUEST_RAX] = 0,  [VM_REG_GUEST_RBX] = 3,  [VM_REG_GUEST_RCX] = 1,
+    [VM_REG_GUEST_RDX] = 2,  [VM_REG_GUEST_RSI] = 6,  [VM_REG_GUEST_RDI] = 7,
+    [VM_REG_GUEST_RBP] = 5,  [VM_REG_GUEST_R8] = 8,   [VM_REG_GUEST_R9] = 9,
     [VM_REG_GUEST_R10] = 10, [VM_REG_GUEST_R11] = 11, [VM_REG_GUEST_R12] = 12,
     [VM_REG_GUEST_R13] = 13, [VM_REG_GUEST_R14] = 14, [VM_REG_GUEST_R15] = 15,
 };
@@ -168,7 +168,7 @@ static int soft_getreg(void *vmi, int vcpu, int reg, uint64_t *val)
 /* Many registers in one call: no indirect call per register (digests read
  * the whole state at every exit). */
 static void soft_getregs(void *vmi, int vcpu, unsigned count, const int *regs, uint64_t *vals,
-    int *ok)
+                         int *ok)
 {
 	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
 	for (unsigned k = 0; k < count; k++)
@@ -303,19 +303,21 @@ static void soft_get_stats(void *vmi, int vcpu, struct vm_vcpu_stats *st)
 }
 
 static void soft_foreach_unimpl(void *vmi, int vcpu,
-    void (*fn)(void *arg, const char *mnemonic, uint64_t count), void *arg)
+                                void (*fn)(void *arg, const char *mnemonic, uint64_t count),
+                                void *arg)
 {
 	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
 	unsigned n = sizeof(c->stats.unimpl_by_mnemonic) / sizeof(c->stats.unimpl_by_mnemonic[0]);
 	for (unsigned m = 0; m < n; m++)
 		if (c->stats.unimpl_by_mnemonic[m])
-			fn(arg, ZydisMnemonicGetString((ZydisMnemonic)m), c->stats.unimpl_by_mnemonic[m]);
+			fn(arg, ZydisMnemonicGetString((ZydisMnemonic)m),
+			   c->stats.unimpl_by_mnemonic[m]);
 }
 
 /* A walk with the vcpu's paging registers; *fault = 0, or IDT_GP for a
  * non-canonical address, or IDT_PF + 1 with the error code in *err. */
 static int soft_gla2gpa(void *vmi, int vcpu, const struct vm_guest_paging *pg, uint64_t gla,
-    int prot, uint64_t *gpa, int *fault, uint32_t *err)
+                        int prot, uint64_t *gpa, int *fault, uint32_t *err)
 {
 	struct soft_vm *s = vmi;
 	struct cpu *c = s->cpus[vcpu];
@@ -340,9 +342,13 @@ static int soft_gla2gpa(void *vmi, int vcpu, const struct vm_guest_paging *pg, u
 		efer |= EFER_LME | EFER_LMA;
 		break;
 	}
-	struct walk_regs r = {.cr0 = cr0, .cr3 = pg->cr3, .cr4 = cr4, .efer = efer,
-	    .cpl = pg->cpl, .rflags_ac = (c->rflags & RF_AC) != 0,
-	    .maxphyaddr = c->model->maxphyaddr};
+	struct walk_regs r = {.cr0 = cr0,
+	                      .cr3 = pg->cr3,
+	                      .cr4 = cr4,
+	                      .efer = efer,
+	                      .cpl = pg->cpl,
+	                      .rflags_ac = (c->rflags & RF_AC) != 0,
+	                      .maxphyaddr = c->model->maxphyaddr};
 	memcpy(r.pdpte, c->pdpte, sizeof(r.pdpte));
 	*fault = 0;
 	*err = 0;
@@ -384,4 +390,3 @@ const struct vmm_ops vmm_ops_soft = {
     .foreach_unimplemented = soft_foreach_unimpl,
     .gla2gpa = soft_gla2gpa,
 };
-

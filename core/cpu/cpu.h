@@ -23,23 +23,23 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 /* RFLAGS bits (SDM vol. 1 section 3.4.3). */
-#define RF_CF   0x0001u
-#define RF_PF   0x0004u
-#define RF_AF   0x0010u
-#define RF_ZF   0x0040u
-#define RF_SF   0x0080u
-#define RF_TF   0x0100u
-#define RF_IF   0x0200u
-#define RF_DF   0x0400u
-#define RF_OF   0x0800u
-#define RF_IOPL 0x3000u
-#define RF_NT   0x4000u
-#define RF_RF   0x10000u
-#define RF_VM   0x20000u
-#define RF_AC   0x40000u
-#define RF_VIF  0x80000u
-#define RF_VIP  0x100000u
-#define RF_ID   0x200000u
+#define RF_CF    0x0001u
+#define RF_PF    0x0004u
+#define RF_AF    0x0010u
+#define RF_ZF    0x0040u
+#define RF_SF    0x0080u
+#define RF_TF    0x0100u
+#define RF_IF    0x0200u
+#define RF_DF    0x0400u
+#define RF_OF    0x0800u
+#define RF_IOPL  0x3000u
+#define RF_NT    0x4000u
+#define RF_RF    0x10000u
+#define RF_VM    0x20000u
+#define RF_AC    0x40000u
+#define RF_VIF   0x80000u
+#define RF_VIP   0x100000u
+#define RF_ID    0x200000u
 #define RF_ARITH (RF_CF | RF_PF | RF_AF | RF_ZF | RF_SF | RF_OF)
 
 #define CR0_PE 0x1u
@@ -54,14 +54,14 @@
 #define CR0_CD 0x40000000u
 #define CR0_PG 0x80000000u
 
-#define CR4_PSE 0x10u
-#define CR4_PAE 0x20u
-#define CR4_PGE 0x80u
+#define CR4_PSE    0x10u
+#define CR4_PAE    0x20u
+#define CR4_PGE    0x80u
 #define CR4_OSFXSR 0x200u
-#define CR4_LA57 0x1000u
-#define CR4_PCIDE 0x20000u
-#define CR4_SMEP 0x100000u
-#define CR4_SMAP 0x200000u
+#define CR4_LA57   0x1000u
+#define CR4_PCIDE  0x20000u
+#define CR4_SMEP   0x100000u
+#define CR4_SMAP   0x200000u
 
 #define EFER_SCE 0x1u
 #define EFER_LME 0x100u
@@ -73,12 +73,12 @@ enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_NONE = 7 };
 
 /* Access-rights bits of struct seg_desc (VMCS layout). */
 #define SEGA_TYPE_ACCESSED 0x1u
-#define SEGA_S     0x10u
-#define SEGA_P     0x80u
-#define SEGA_L     0x2000u
-#define SEGA_DB    0x4000u
-#define SEGA_G     0x8000u
-#define SEGA_UNUSABLE 0x10000u
+#define SEGA_S             0x10u
+#define SEGA_P             0x80u
+#define SEGA_L             0x2000u
+#define SEGA_DB            0x4000u
+#define SEGA_G             0x8000u
+#define SEGA_UNUSABLE      0x10000u
 
 struct segreg {
 	uint16_t sel;
@@ -120,8 +120,8 @@ struct lazy_flags {
 /* Why the run loop stopped: set by a handler that returns EXEC_STOP. */
 enum cpu_stop {
 	STOP_NONE,
-	STOP_EXIT,        /* c->exit is filled in and goes to the caller */
-	STOP_EXCEPTION,   /* c->exc holds an exception to deliver */
+	STOP_EXIT,      /* c->exit is filled in and goes to the caller */
+	STOP_EXCEPTION, /* c->exc holds an exception to deliver */
 };
 
 struct pending_exception {
@@ -177,19 +177,19 @@ struct cpu {
 	uint64_t xcr0;
 
 	int cpl;
-	uint32_t mode;      /* decode mode key, see cpu_mode_key() */
-	uint64_t la_mask;   /* 0xffffffff outside long mode */
-	uint64_t icount;    /* retired instructions */
+	uint32_t mode;    /* decode mode key, see cpu_mode_key() */
+	uint64_t la_mask; /* 0xffffffff outside long mode */
+	uint64_t icount;  /* retired instructions */
 	bool interrupt_shadow;
 
 	/* Event handling. */
 	enum cpu_stop stop;
 	struct pending_exception exc;
 	bool exc_pending;
-	struct vm_exit *exit; /* where an exit is written */
+	struct vm_exit *exit;   /* where an exit is written */
 	const struct insn *cur; /* the instruction executing now */
 	uint64_t insn_limit;    /* stop when icount reaches it (0: none) */
-	int fault_depth;      /* 0 normal, 1 delivering, 2 delivering #DF */
+	int fault_depth;        /* 0 normal, 1 delivering, 2 delivering #DF */
 
 	struct tlb tlb;
 	struct jcache_entry jcache[JCACHE_SIZE];
@@ -277,7 +277,7 @@ static inline bool cpu_zf(const struct cpu *c)
 static inline bool cpu_sf(const struct cpu *c)
 {
 	return c->lf.kind == LF_NONE ? (c->rflags & RF_SF) != 0
-				     : (c->lf.res & sign_bit(c->lf.size)) != 0;
+	                             : (c->lf.res & sign_bit(c->lf.size)) != 0;
 }
 
 static inline bool cpu_cf(const struct cpu *c)
@@ -299,7 +299,7 @@ static inline bool cpu_pf(const struct cpu *c)
 bool cpu_cond(const struct cpu *c, unsigned cc);
 
 static inline void lf_set(struct cpu *c, enum lazy_kind k, unsigned size, uint64_t res, uint64_t a,
-    uint64_t b)
+                          uint64_t b)
 {
 	c->lf.kind = (uint8_t)k;
 	c->lf.size = (uint8_t)size;
@@ -430,7 +430,7 @@ static inline int cpu_write(struct cpu *c, int seg, uint64_t ea, unsigned size, 
  */
 int cpu_rmw_begin_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t *val, int seg);
 static inline int cpu_rmw_begin(struct cpu *c, int seg, uint64_t ea, unsigned size, uint64_t *val,
-    uint64_t *la_out)
+                                uint64_t *la_out)
 {
 	uint64_t la = 0;
 	if (unlikely(cpu_linear(c, seg, ea, size, &la)))

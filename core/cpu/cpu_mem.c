@@ -56,9 +56,9 @@ static int exit_paging(struct cpu *c, uint64_t gpa, int prot)
 {
 	struct vm_exit *vme = cpu_begin_exit(c, VM_EXITCODE_PAGING, 0);
 	vme->u.paging.gpa = gpa;
-	vme->u.paging.fault_type = (prot & VM_PROT_WRITE)	  ? VM_PROT_WRITE
-				   : (prot & VM_PROT_EXECUTE) ? VM_PROT_EXECUTE
-							      : VM_PROT_READ;
+	vme->u.paging.fault_type = (prot & VM_PROT_WRITE)     ? VM_PROT_WRITE
+	                           : (prot & VM_PROT_EXECUTE) ? VM_PROT_EXECUTE
+	                                                      : VM_PROT_READ;
 	return -1;
 }
 
@@ -70,7 +70,7 @@ static int exit_inst_emul(struct cpu *c, uint64_t gpa, uint64_t la)
 	cpu_paging_info(c, &vme->u.inst_emul.paging);
 	enum vm_cpu_mode m = vme->u.inst_emul.paging.cpu_mode;
 	vme->u.inst_emul.cs_d = (m == CPU_MODE_PROTECTED || m == CPU_MODE_COMPATIBILITY) &&
-				(c->seg[SEG_CS].d.access & SEGA_DB);
+	                        (c->seg[SEG_CS].d.access & SEGA_DB);
 	memset(&vme->u.inst_emul.vie, 0, sizeof(vme->u.inst_emul.vie));
 	return -1;
 }
@@ -89,7 +89,7 @@ int cpu_seg_fault(struct cpu *c, int seg)
  * guest-physical address; *mmio is set when it is not RAM (data only).
  */
 static struct tlb_entry *translate(struct cpu *c, uint64_t la, int prot, int seg, bool *mmio,
-    uint64_t *gpa_out)
+                                   uint64_t *gpa_out)
 {
 	*mmio = false;
 	if (c->la_mask == ~0ull && !canonical(la)) {
@@ -164,7 +164,7 @@ int cpu_translate_fetch(struct cpu *c, uint64_t la, uint64_t *gpa, const uint8_t
 
 /* Translate every page of [la, la+size) for prot, low page first. */
 static int translate_span(struct cpu *c, uint64_t la, unsigned size, int prot, int seg,
-    uint8_t *hosts[2], unsigned *first_len)
+                          uint8_t *hosts[2], unsigned *first_len)
 {
 	unsigned off = la & 0xfff;
 	unsigned n1 = off + size > 0x1000 ? 0x1000 - off : size;

@@ -14,10 +14,8 @@
  * EDX: SYSCALL NX LM).  softvmm version 1 of this table.
  */
 static const struct cpuid_leaf baseline_intel[] = {
-    {0x0, 0, 0xd, INTEL_VENDOR},
-    {0x1, 0, 0x000306a9, 0x00000800, 0x00802201, 0x078bfbff},
-    {0x80000000, 0, 0x80000008, 0, 0, 0},
-    {0x80000001, 0, 0, 0, 0x00000001, 0x20100800},
+    {0x0, 0, 0xd, INTEL_VENDOR},          {0x1, 0, 0x000306a9, 0x00000800, 0x00802201, 0x078bfbff},
+    {0x80000000, 0, 0x80000008, 0, 0, 0}, {0x80000001, 0, 0, 0, 0x00000001, 0x20100800},
     {0x80000008, 0, 0x00003027, 0, 0, 0},
 };
 
@@ -33,9 +31,9 @@ static const struct cpuid_leaf baseline_amd[] = {
 
 static const struct cpu_model models[] = {
     {"x86-64-intel", "Intel x86-64 baseline (default)", "intel", 39, CR4_BASELINE, baseline_intel,
-	sizeof(baseline_intel) / sizeof(baseline_intel[0])},
+     sizeof(baseline_intel) / sizeof(baseline_intel[0])},
     {"x86-64-amd", "AMD x86-64 baseline", "amd", 40, CR4_BASELINE, baseline_amd,
-	sizeof(baseline_amd) / sizeof(baseline_amd[0])},
+     sizeof(baseline_amd) / sizeof(baseline_amd[0])},
 };
 
 const struct cpu_model *cpu_model_default(void)

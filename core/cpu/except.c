@@ -101,8 +101,8 @@ static uint64_t desc_base(uint64_t d)
  * to the same privilege level or to ring 0 (stack from the TSS, SDM 6.12.1).
  * Task gates are not supported yet and give #GP.
  */
-static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t err,
-    uint64_t ret_ip, bool ext)
+static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t err, uint64_t ret_ip,
+                        bool ext)
 {
 	bool lm = (c->efer & EFER_LMA) != 0;
 	unsigned gsz = lm ? 16 : 8;
@@ -197,7 +197,8 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 	if ((d >> 55) & 1)
 		limit = (limit << 12) | 0xfff;
 	cs->d.limit = limit;
-	cs->d.access = (uint32_t)(((d >> 40) & 0xff) | (((d >> 52) & 0xf) << 12)) | SEGA_TYPE_ACCESSED;
+	cs->d.access =
+	    (uint32_t)(((d >> 40) & 0xff) | (((d >> 52) & 0xf) << 12)) | SEGA_TYPE_ACCESSED;
 	c->cpl = (int)new_cpl;
 	/* Interrupt gates clear IF; both clear TF, NT, RF and VM (SDM 6.12.1.2). */
 	uint64_t clr = RF_TF | RF_NT | RF_RF | RF_VM;
@@ -259,7 +260,7 @@ int cpu_soft_interrupt(struct cpu *c, unsigned vector, uint64_t next_rip)
 	uint64_t here = c->rip;
 	c->rip = next_rip;
 	int r = (c->cr0 & CR0_PE) ? deliver_prot(c, vector, false, 0, next_rip, false)
-				  : deliver_real(c, vector, next_rip);
+	                          : deliver_real(c, vector, next_rip);
 	if (r) {
 		c->rip = here;
 		return EXEC_STOP;

@@ -21,12 +21,9 @@ static const ZydisMachineMode zydis_mode[MODE_COUNT] = {
 };
 
 static const ZydisStackWidth zydis_stack[MODE_COUNT] = {
-    [MODE_REAL16] = ZYDIS_STACK_WIDTH_16,
-    [MODE_PROT16] = ZYDIS_STACK_WIDTH_16,
-    [MODE_PROT32] = ZYDIS_STACK_WIDTH_32,
-    [MODE_COMPAT16] = ZYDIS_STACK_WIDTH_16,
-    [MODE_COMPAT32] = ZYDIS_STACK_WIDTH_32,
-    [MODE_LONG64] = ZYDIS_STACK_WIDTH_64,
+    [MODE_REAL16] = ZYDIS_STACK_WIDTH_16,   [MODE_PROT16] = ZYDIS_STACK_WIDTH_16,
+    [MODE_PROT32] = ZYDIS_STACK_WIDTH_32,   [MODE_COMPAT16] = ZYDIS_STACK_WIDTH_16,
+    [MODE_COMPAT32] = ZYDIS_STACK_WIDTH_32, [MODE_LONG64] = ZYDIS_STACK_WIDTH_64,
 };
 
 int insn_stale(struct cpu *c, const struct insn *i)
@@ -38,7 +35,7 @@ int insn_stale(struct cpu *c, const struct insn *i)
 
 /* Decode one instruction from buf; fills rec (an #UD record when invalid). */
 static void decode_one(struct cpu *c, const uint8_t *buf, size_t avail, struct insn *rec,
-    bool *ends, ZyanStatus *st)
+                       bool *ends, ZyanStatus *st)
 {
 	ZydisDecoder dec;
 	ZydisDecoderInit(&dec, zydis_mode[c->mode], zydis_stack[c->mode]);
@@ -74,8 +71,8 @@ static struct block *build_block(struct cpu *c, uint64_t la, uint64_t gpa, const
 		size_t avail = 0x1000 - off;
 		bool ends = false;
 		ZyanStatus st;
-		decode_one(c, h + (off - (gpa & 0xfff)), avail < 15 ? avail : 15, &b->insns[n], &ends,
-		    &st);
+		decode_one(c, h + (off - (gpa & 0xfff)), avail < 15 ? avail : 15, &b->insns[n],
+		           &ends, &st);
 		if (st == ZYDIS_STATUS_NO_MORE_DATA) {
 			if (n > 0)
 				break;

@@ -70,8 +70,8 @@ static enum opk kind_of(const ZydisDecodedOperand *o)
 		return OPK_OTHER;
 	case ZYDIS_OPERAND_TYPE_MEMORY:
 		return o->mem.type == ZYDIS_MEMOP_TYPE_MEM || o->mem.type == ZYDIS_MEMOP_TYPE_AGEN
-			   ? OPK_MEM
-			   : OPK_OTHER;
+		           ? OPK_MEM
+		           : OPK_OTHER;
 	case ZYDIS_OPERAND_TYPE_IMMEDIATE:
 		return OPK_IMM;
 	case ZYDIS_OPERAND_TYPE_POINTER:
@@ -89,10 +89,10 @@ static void fill_mem(struct insn *i, const ZydisDecodedOperand *o)
 		i->base = INSN_RIPREL;
 	else
 		i->base = o->mem.base == ZYDIS_REGISTER_NONE
-			      ? INSN_NOREG
-			      : (uint8_t)lower_gpr_index(o->mem.base);
+		              ? INSN_NOREG
+		              : (uint8_t)lower_gpr_index(o->mem.base);
 	i->index = o->mem.index == ZYDIS_REGISTER_NONE ? INSN_NOREG
-						      : (uint8_t)lower_gpr_index(o->mem.index);
+	                                               : (uint8_t)lower_gpr_index(o->mem.index);
 	i->scale = o->mem.scale == 8 ? 3 : o->mem.scale == 4 ? 2 : o->mem.scale == 2 ? 1 : 0;
 	i->disp = (int32_t)o->mem.disp.value;
 	/* A 64-bit moffs (MOV AL, [imm64]) does not fit disp: keep it in imm. */
@@ -102,7 +102,7 @@ static void fill_mem(struct insn *i, const ZydisDecodedOperand *o)
 }
 
 bool lower_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops,
-    const struct cpu_model *model, struct insn *out, bool *ends_block)
+                const struct cpu_model *model, struct insn *out, bool *ends_block)
 {
 	struct lower l = {.zi = zi, .op = ops, .nops = zi->operand_count_visible, .model = model};
 	struct insn *i = out;
@@ -157,8 +157,9 @@ bool lower_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *op
 			break;
 		}
 	}
-	bool (*const groups[])(struct lower *) = {lower_alu, lower_mov, lower_branch, lower_stack,
-	    lower_shift, lower_muldiv, lower_string, lower_io, lower_bit, lower_system};
+	bool (*const groups[])(struct lower *) = {
+	    lower_alu,    lower_mov,    lower_branch, lower_stack, lower_shift,
+	    lower_muldiv, lower_string, lower_io,     lower_bit,   lower_system};
 	for (unsigned g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
 		if (groups[g](&l)) {
 			*ends_block = l.ends_block;

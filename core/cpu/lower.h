@@ -20,11 +20,11 @@ struct lower {
 	const ZydisDecodedInstruction *zi;
 	const ZydisDecodedOperand *op; /* the visible operands */
 	unsigned nops;
-	enum opk k[4];                 /* kind of each visible operand */
-	unsigned osz;                  /* operand size in bytes */
+	enum opk k[4]; /* kind of each visible operand */
+	unsigned osz;  /* operand size in bytes */
 	struct insn *i;
 	const struct cpu_model *model;
-	bool ends_block;               /* the block must end after this record */
+	bool ends_block; /* the block must end after this record */
 };
 
 /* Register operand encoding for struct insn: index, or byte offset for 8-bit. */
@@ -48,7 +48,7 @@ bool lower_bit(struct lower *l);
 /* Lower one instruction; returns false if no handler exists (the record
  * then raises #UD and counts the mnemonic). */
 bool lower_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops,
-    const struct cpu_model *model, struct insn *out, bool *ends_block);
+                const struct cpu_model *model, struct insn *out, bool *ends_block);
 
 int insn_unimplemented(struct cpu *c, const struct insn *i);
 int insn_invalid(struct cpu *c, const struct insn *i);

@@ -51,17 +51,17 @@ static inline uint64_t alu(struct cpu *c, enum alu_op op, unsigned sz, uint64_t 
 
 #define WB(op) ((op) != A_CMP && (op) != A_TEST)
 
-#define GEN_ALU_SIZE(op, sz)                                                                      \
+#define GEN_ALU_SIZE(op, sz)                                                                       \
 	static int alu_rr_##op##_##sz(struct cpu *c, const struct insn *i)                         \
 	{                                                                                          \
-		uint64_t r = alu(c, op, sz, reg_read(c, i->r1, sz), reg_read(c, i->r2, sz));      \
+		uint64_t r = alu(c, op, sz, reg_read(c, i->r1, sz), reg_read(c, i->r2, sz));       \
 		if (WB(op))                                                                        \
 			reg_write(c, i->r1, sz, r);                                                \
 		return EXEC_NEXT;                                                                  \
 	}                                                                                          \
 	static int alu_ri_##op##_##sz(struct cpu *c, const struct insn *i)                         \
 	{                                                                                          \
-		uint64_t r = alu(c, op, sz, reg_read(c, i->r1, sz), i->imm);                      \
+		uint64_t r = alu(c, op, sz, reg_read(c, i->r1, sz), i->imm);                       \
 		if (WB(op))                                                                        \
 			reg_write(c, i->r1, sz, r);                                                \
 		return EXEC_NEXT;                                                                  \
@@ -71,7 +71,7 @@ static inline uint64_t alu(struct cpu *c, enum alu_op op, unsigned sz, uint64_t 
 		uint64_t b;                                                                        \
 		if (cpu_read(c, i->seg, cpu_ea(c, i), sz, &b))                                     \
 			return EXEC_STOP;                                                          \
-		uint64_t r = alu(c, op, sz, reg_read(c, i->r1, sz), b);                           \
+		uint64_t r = alu(c, op, sz, reg_read(c, i->r1, sz), b);                            \
 		if (WB(op))                                                                        \
 			reg_write(c, i->r1, sz, r);                                                \
 		return EXEC_NEXT;                                                                  \
@@ -132,7 +132,7 @@ enum form { F_RR, F_RI, F_RM, F_MR, F_MI, F_COUNT };
 	}
 
 static const insn_fn alu_table[A_COUNT][F_COUNT][4] = {
-    ROW(A_ADD), ROW(A_OR), ROW(A_ADC), ROW(A_SBB), ROW(A_AND),
+    ROW(A_ADD), ROW(A_OR),  ROW(A_ADC), ROW(A_SBB),  ROW(A_AND),
     ROW(A_SUB), ROW(A_XOR), ROW(A_CMP), ROW(A_TEST),
 };
 
@@ -233,10 +233,10 @@ bool lower_alu(struct lower *l)
 	case ZYDIS_MNEMONIC_DEC:
 	case ZYDIS_MNEMONIC_NEG:
 	case ZYDIS_MNEMONIC_NOT: {
-		int u = l->zi->mnemonic == ZYDIS_MNEMONIC_INC	? U_INC
-			: l->zi->mnemonic == ZYDIS_MNEMONIC_DEC ? U_DEC
-			: l->zi->mnemonic == ZYDIS_MNEMONIC_NEG ? U_NEG
-								: U_NOT;
+		int u = l->zi->mnemonic == ZYDIS_MNEMONIC_INC   ? U_INC
+		        : l->zi->mnemonic == ZYDIS_MNEMONIC_DEC ? U_DEC
+		        : l->zi->mnemonic == ZYDIS_MNEMONIC_NEG ? U_NEG
+		                                                : U_NOT;
 		i->fn = un_table[u][l->k[0] == OPK_MEM][size_slot(l->osz)];
 		return true;
 	}

@@ -87,10 +87,11 @@ bool lower_io(struct lower *l)
 	case ZYDIS_MNEMONIC_OUTSW:
 	case ZYDIS_MNEMONIC_OUTSD: {
 		ZydisMnemonic m = l->zi->mnemonic;
-		i->sub = m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_INSW || m == ZYDIS_MNEMONIC_INSD;
-		i->osz = (m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_OUTSB)	  ? 1
-			 : (m == ZYDIS_MNEMONIC_INSW || m == ZYDIS_MNEMONIC_OUTSW) ? 2
-										   : 4;
+		i->sub = m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_INSW ||
+		         m == ZYDIS_MNEMONIC_INSD;
+		i->osz = (m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_OUTSB)   ? 1
+		         : (m == ZYDIS_MNEMONIC_INSW || m == ZYDIS_MNEMONIC_OUTSW) ? 2
+		                                                                   : 4;
 		/* OUTS reads DS:rSI, or the override segment (hidden operand). */
 		i->seg = SEG_DS;
 		for (unsigned n = 0; n < l->zi->operand_count; n++)

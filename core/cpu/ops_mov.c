@@ -27,7 +27,7 @@
 	static int mov_mr_##sz(struct cpu *c, const struct insn *i)                                \
 	{                                                                                          \
 		return cpu_write(c, i->seg, cpu_ea(c, i), sz, reg_read(c, i->r1, sz)) ? EXEC_STOP  \
-										      : EXEC_NEXT; \
+		                                                                      : EXEC_NEXT; \
 	}                                                                                          \
 	static int mov_mi_##sz(struct cpu *c, const struct insn *i)                                \
 	{                                                                                          \
@@ -39,10 +39,8 @@ GEN_MOV(4)
 GEN_MOV(8)
 
 static const insn_fn mov_table[5][4] = {
-    {mov_rr_1, mov_rr_2, mov_rr_4, mov_rr_8},
-    {mov_ri_1, mov_ri_2, mov_ri_4, mov_ri_8},
-    {mov_rm_1, mov_rm_2, mov_rm_4, mov_rm_8},
-    {mov_mr_1, mov_mr_2, mov_mr_4, mov_mr_8},
+    {mov_rr_1, mov_rr_2, mov_rr_4, mov_rr_8}, {mov_ri_1, mov_ri_2, mov_ri_4, mov_ri_8},
+    {mov_rm_1, mov_rm_2, mov_rm_4, mov_rm_8}, {mov_mr_1, mov_mr_2, mov_mr_4, mov_mr_8},
     {mov_mi_1, mov_mi_2, mov_mi_4, mov_mi_8},
 };
 

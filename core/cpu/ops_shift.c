@@ -14,7 +14,7 @@ enum sh_op { S_ROL, S_ROR, S_RCL, S_RCR, S_SHL, S_SHR, S_SAL, S_SAR };
 /* Returns the result; *flags gets the new arithmetic flags, or the
  * function returns with *unchanged set when the count is 0. */
 static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, unsigned cnt,
-    bool *unchanged)
+                      bool *unchanged)
 {
 	unsigned bits = sz * 8;
 	uint64_t m = size_mask(sz), sb = sign_bit(sz), r;
@@ -101,7 +101,7 @@ static int op_shift_r(struct cpu *c, const struct insn *i)
 {
 	bool same;
 	uint64_t r = shift(c, (enum sh_op)(i->imm2), i->osz, reg_read(c, i->r1, i->osz),
-	    count_of(c, i), &same);
+	                   count_of(c, i), &same);
 	if (!same)
 		reg_write(c, i->r1, i->osz, r);
 	return EXEC_NEXT;
@@ -129,9 +129,9 @@ static int op_shxd(struct cpu *c, const struct insn *i)
 {
 	unsigned sz = i->osz, bits = sz * 8;
 	unsigned cnt = (i->sub == 0xff ? c->gpr[1].b[0] : i->sub) & (sz == 8 ? 0x3f : 0x1f);
-	uint64_t a, la = 0, src = reg_read(c, i->r2 != INSN_NOREG && !(i->flags & INSN_F_MEM) ? i->r2
-												 : i->r1,
-				  sz);
+	uint64_t a,
+	    la = 0,
+	    src = reg_read(c, i->r2 != INSN_NOREG && !(i->flags & INSN_F_MEM) ? i->r2 : i->r1, sz);
 	if (i->flags & INSN_F_MEM) {
 		if (cpu_rmw_begin(c, i->seg, cpu_ea(c, i), sz, &a, &la))
 			return EXEC_STOP;

@@ -172,7 +172,9 @@ bool lower_stack(struct lower *l)
 			i->sub = (uint8_t)lower_sreg(l->op[0].reg.value);
 			i->fn = op_push_sreg;
 		} else {
-			i->fn = l->k[0] == OPK_REG ? op_push_r : l->k[0] == OPK_MEM ? op_push_m : op_push_i;
+			i->fn = l->k[0] == OPK_REG   ? op_push_r
+			        : l->k[0] == OPK_MEM ? op_push_m
+			                             : op_push_i;
 			i->imm &= size_mask(l->osz);
 		}
 		return true;

@@ -142,25 +142,25 @@ static int op_mov_from_sreg(struct cpu *c, const struct insn *i)
 	return EXEC_NEXT;
 }
 
-#define MSR_TSC             0x10
-#define MSR_PLATFORM_ID     0x17
-#define MSR_APICBASE        0x1b
-#define MSR_BIOS_SIGN       0x8b
-#define MSR_SYSENTER_CS     0x174
-#define MSR_SYSENTER_ESP    0x175
-#define MSR_SYSENTER_EIP    0x176
-#define MSR_MCG_CAP         0x179
-#define MSR_MISC_ENABLE     0x1a0
-#define MSR_PAT             0x277
-#define MSR_EFER            0xc0000080
-#define MSR_STAR            0xc0000081
-#define MSR_LSTAR           0xc0000082
-#define MSR_CSTAR           0xc0000083
-#define MSR_SFMASK          0xc0000084
-#define MSR_FSBASE          0xc0000100
-#define MSR_GSBASE          0xc0000101
-#define MSR_KGSBASE         0xc0000102
-#define MSR_TSC_AUX         0xc0000103
+#define MSR_TSC          0x10
+#define MSR_PLATFORM_ID  0x17
+#define MSR_APICBASE     0x1b
+#define MSR_BIOS_SIGN    0x8b
+#define MSR_SYSENTER_CS  0x174
+#define MSR_SYSENTER_ESP 0x175
+#define MSR_SYSENTER_EIP 0x176
+#define MSR_MCG_CAP      0x179
+#define MSR_MISC_ENABLE  0x1a0
+#define MSR_PAT          0x277
+#define MSR_EFER         0xc0000080
+#define MSR_STAR         0xc0000081
+#define MSR_LSTAR        0xc0000082
+#define MSR_CSTAR        0xc0000083
+#define MSR_SFMASK       0xc0000084
+#define MSR_FSBASE       0xc0000100
+#define MSR_GSBASE       0xc0000101
+#define MSR_KGSBASE      0xc0000102
+#define MSR_TSC_AUX      0xc0000103
 
 /* The MSRs the vmm owns (docs/exits.md).  Returns false for any other. */
 static bool msr_read(struct cpu *c, uint32_t msr, uint64_t *v)
@@ -375,9 +375,9 @@ bool lower_system(struct lower *l)
 {
 	struct insn *i = l->i;
 	ZydisMnemonic m = l->zi->mnemonic;
-	static const ZydisMnemonic flagbits[] = {ZYDIS_MNEMONIC_CLC, ZYDIS_MNEMONIC_STC,
-	    ZYDIS_MNEMONIC_CMC, ZYDIS_MNEMONIC_CLD, ZYDIS_MNEMONIC_STD, ZYDIS_MNEMONIC_CLI,
-	    ZYDIS_MNEMONIC_STI};
+	static const ZydisMnemonic flagbits[] = {
+	    ZYDIS_MNEMONIC_CLC, ZYDIS_MNEMONIC_STC, ZYDIS_MNEMONIC_CMC, ZYDIS_MNEMONIC_CLD,
+	    ZYDIS_MNEMONIC_STD, ZYDIS_MNEMONIC_CLI, ZYDIS_MNEMONIC_STI};
 	for (unsigned k = 0; k < sizeof(flagbits) / sizeof(flagbits[0]); k++) {
 		if (flagbits[k] == m) {
 			i->sub = (uint8_t)k;

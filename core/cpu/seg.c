@@ -121,7 +121,8 @@ int cpu_load_seg(struct cpu *c, int seg, uint16_t sel)
 	unsigned rpl = sel & 3;
 	if ((sel & ~3u) == 0) {
 		/* Null selector: fine for DS/ES/FS/GS; SS only in 64-bit mode below CPL 3. */
-		if (seg == SEG_SS && !(c->mode == MODE_LONG64 && c->cpl < 3 && rpl == (unsigned)c->cpl))
+		if (seg == SEG_SS &&
+		    !(c->mode == MODE_LONG64 && c->cpl < 3 && rpl == (unsigned)c->cpl))
 			return cpu_raise(c, IDT_GP, true, 0);
 		s->sel = sel;
 		s->d.base = 0;
@@ -286,8 +287,8 @@ int cpu_write_cr(struct cpu *c, int cr, uint64_t v)
 		if ((c->efer & EFER_LMA) && !(v & CR4_PAE))
 			return cpu_raise(c, IDT_GP, true, 0);
 		/* Paging-mode and rights bits invalidate translations (SDM 4.10.4.1). */
-		uint64_t paging_bits = CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCIDE | CR4_SMEP | CR4_SMAP |
-				       CR4_LA57;
+		uint64_t paging_bits =
+		    CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCIDE | CR4_SMEP | CR4_SMAP | CR4_LA57;
 		bool flush = (v ^ c->cr4) & paging_bits;
 		c->cr4 = v;
 		if (flush)

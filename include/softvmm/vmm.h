@@ -36,25 +36,25 @@ typedef uint64_t cpuset_t;
 #define VM_PROT_EXECUTE 0x04
 
 /* Exception vectors (FreeBSD's IDT_* names, SDM vol. 3 table 6-1). */
-#define IDT_DE 0
-#define IDT_DB 1
-#define IDT_NMI 2
-#define IDT_BP 3
-#define IDT_OF 4
-#define IDT_BR 5
-#define IDT_UD 6
-#define IDT_NM 7
-#define IDT_DF 8
+#define IDT_DE    0
+#define IDT_DB    1
+#define IDT_NMI   2
+#define IDT_BP    3
+#define IDT_OF    4
+#define IDT_BR    5
+#define IDT_UD    6
+#define IDT_NM    7
+#define IDT_DF    8
 #define IDT_FPUGP 9
-#define IDT_TS 10
-#define IDT_NP 11
-#define IDT_SS 12
-#define IDT_GP 13
-#define IDT_PF 14
-#define IDT_MF 16
-#define IDT_AC 17
-#define IDT_MC 18
-#define IDT_XF 19
+#define IDT_TS    10
+#define IDT_NP    11
+#define IDT_SS    12
+#define IDT_GP    13
+#define IDT_PF    14
+#define IDT_MF    16
+#define IDT_AC    17
+#define IDT_MC    18
+#define IDT_XF    19
 
 enum vm_suspend_how {
 	VM_SUSPEND_NONE,
@@ -177,8 +177,8 @@ struct vm_guest_paging {
  * exit; see softvmm/vmm_instruction_emul.h for the calls that use it.
  */
 struct vie_op {
-	uint8_t op_byte;   /* actual opcode byte */
-	uint8_t op_type;   /* type of operation (e.g. MOV) */
+	uint8_t op_byte; /* actual opcode byte */
+	uint8_t op_type; /* type of operation (e.g. MOV) */
 	uint16_t op_flags;
 };
 
@@ -189,10 +189,10 @@ struct vie {
 	uint8_t num_processed;
 
 	uint8_t addrsize : 4, opsize : 4; /* address and operand sizes */
-	uint8_t rex_w : 1, rex_r : 1, rex_x : 1, rex_b : 1, rex_present : 1,
-	    opsize_override : 1, addrsize_override : 1;
+	uint8_t rex_w : 1, rex_r : 1, rex_x : 1, rex_b : 1, rex_present : 1, opsize_override : 1,
+	    addrsize_override : 1;
 
-	uint8_t mod : 2, reg : 4, rm : 4; /* ModRM byte */
+	uint8_t mod : 2, reg : 4, rm : 4;    /* ModRM byte */
 	uint8_t ss : 2, index : 4, base : 4; /* SIB byte */
 
 	uint8_t disp_bytes;
@@ -260,8 +260,8 @@ enum task_switch_reason {
 };
 
 struct vm_task_switch {
-	uint16_t tsssel;   /* new TSS selector */
-	int ext;           /* task switch due to external event */
+	uint16_t tsssel; /* new TSS selector */
+	int ext;         /* task switch due to external event */
 	uint32_t errcode;
 	int errcode_valid; /* push 'errcode' on the new stack */
 	enum task_switch_reason reason;
@@ -387,11 +387,11 @@ int vm_set_register(struct vm *vm, int vcpu, int reg, uint64_t val);
  * extension, for digests of the whole state).
  */
 int vm_get_register_set(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
-    uint64_t *regvals);
+                        uint64_t *regvals);
 int vm_set_register_set(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
-    uint64_t *regvals);
+                        uint64_t *regvals);
 int vm_get_register_set_partial(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
-    uint64_t *regvals, int *ok);
+                                uint64_t *regvals, int *ok);
 int vm_get_seg_desc(struct vm *vm, int vcpu, int reg, struct seg_desc *ret_desc);
 int vm_set_seg_desc(struct vm *vm, int vcpu, int reg, struct seg_desc *desc);
 
@@ -442,11 +442,11 @@ enum vm_reg_name vm_segment_name(int seg_encoding);
  * success, 1 if a fault was injected into the guest, -1 otherwise).
  */
 int vm_copy_setup(struct vm *vm, int vcpuid, struct vm_guest_paging *paging, uint64_t gla,
-    size_t len, int prot, struct vm_copyinfo *copyinfo, int num_copyinfo);
+                  size_t len, int prot, struct vm_copyinfo *copyinfo, int num_copyinfo);
 void vm_copy_teardown(struct vm *vm, int vcpuid, struct vm_copyinfo *copyinfo, int num_copyinfo);
 void vm_copyin(struct vm *vm, int vcpuid, struct vm_copyinfo *copyinfo, void *kaddr, size_t len);
 void vm_copyout(struct vm *vm, int vcpuid, const void *kaddr, struct vm_copyinfo *copyinfo,
-    size_t len);
+                size_t len);
 
 /*
  * Translate a guest-linear address as the vcpu would for an access with
@@ -456,7 +456,7 @@ void vm_copyout(struct vm *vm, int vcpuid, const void *kaddr, struct vm_copyinfo
  * included (docs/deviations.md).
  */
 int vm_gla2gpa(struct vm *vm, int vcpuid, struct vm_guest_paging *paging, uint64_t gla, int prot,
-    uint64_t *gpa);
+               uint64_t *gpa);
 
 /* softvmm extension: the vcpu's paging state, as an exit reports it. */
 int vm_get_guest_paging(struct vm *vm, int vcpuid, struct vm_guest_paging *paging);
@@ -466,24 +466,25 @@ int vm_get_guest_paging(struct vm *vm, int vcpuid, struct vm_guest_paging *pagin
  * itself ('handled' true, as bhyve's kernel does) and the ones it returns,
  * in order.  The observer runs before vm_run acts on the exit.
  */
-typedef void (*vm_exit_observer_fn)(void *arg, struct vm *vm, int vcpuid,
-    const struct vm_exit *vme, bool handled);
+typedef void (*vm_exit_observer_fn)(void *arg, struct vm *vm, int vcpuid, const struct vm_exit *vme,
+                                    bool handled);
 void vm_set_exit_observer(struct vm *vm, vm_exit_observer_fn fn, void *arg);
 
 /* softvmm extension: per-vcpu counters (bhyve's vmm_stat, and the soft CPU's). */
 struct vm_vcpu_stats {
 	uint64_t insns_retired;
-	uint64_t exits_handled[VM_EXITCODE_MAX]; /* handled inside the vmm */
+	uint64_t exits_handled[VM_EXITCODE_MAX];  /* handled inside the vmm */
 	uint64_t exits_returned[VM_EXITCODE_MAX]; /* returned by vm_run */
-	uint64_t block_lookups;   /* translated blocks looked up */
-	uint64_t block_misses;    /* lookups that had to decode */
-	uint64_t insns_decoded;   /* instructions decoded by Zydis */
-	uint64_t unimplemented;   /* #UD raised for an opcode not implemented yet */
+	uint64_t block_lookups;                   /* translated blocks looked up */
+	uint64_t block_misses;                    /* lookups that had to decode */
+	uint64_t insns_decoded;                   /* instructions decoded by Zydis */
+	uint64_t unimplemented;                   /* #UD raised for an opcode not implemented yet */
 };
 int vm_get_stats(struct vm *vm, int vcpuid, struct vm_vcpu_stats *stats);
 /* Calls fn once per mnemonic that raised #UD as not implemented, with its count. */
 int vm_foreach_unimplemented(struct vm *vm, int vcpuid,
-    void (*fn)(void *arg, const char *mnemonic, uint64_t count), void *arg);
+                             void (*fn)(void *arg, const char *mnemonic, uint64_t count),
+                             void *arg);
 
 /*
  * softvmm extension: end vm_run after the vcpu has retired 'limit'

@@ -56,7 +56,8 @@ _Static_assert(offsetof(struct vm_run, vm_exit) == 16, "struct vm_run layout");
 _Static_assert(offsetof(struct seg_desc, limit) == 8, "struct seg_desc layout");
 _Static_assert(offsetof(struct seg_desc, access) == 12, "struct seg_desc layout");
 _Static_assert(offsetof(struct vm_guest_paging, cpl) == 8, "struct vm_guest_paging layout");
-_Static_assert(offsetof(struct vm_guest_paging, paging_mode) == 16, "struct vm_guest_paging layout");
+_Static_assert(offsetof(struct vm_guest_paging, paging_mode) == 16,
+               "struct vm_guest_paging layout");
 
 _Static_assert(VM_EXITCODE_TASK_SWITCH == 16 && VM_EXITCODE_MAX == 17, "vm_exitcode values");
 _Static_assert(VM_REG_LAST == 38, "vm_reg_name values");
