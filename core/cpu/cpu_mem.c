@@ -83,6 +83,67 @@ int cpu_seg_fault(struct cpu *c, int seg)
 	return cpu_raise(c, IDT_GP, true, 0) ? -1 : -1;
 }
 
+/* What a translation found: the page's host address and its rights. */
+struct resolved {
+	uint8_t *host_page;
+	uint64_t gpa;
+	bool writable, executable, large;
+};
+
+/*
+ * Translate la for 'prot' (walk flags in wflags).  0 with *r filled, or -1
+ * with an exception or exit pending; *mmio is set (and r->gpa) when the
+ * data access goes to guest-physical memory that is not RAM.
+ */
+static int resolve(struct cpu *c, uint64_t la, int prot, int seg, unsigned wflags, bool *mmio,
+                   struct resolved *r)
+{
+	*mmio = false;
+	if (c->la_mask == ~0ull && !canonical(la)) {
+		/* Non-canonical: #SS(0) for stack references, else #GP(0) (SDM 6.15). */
+		cpu_raise(c, seg == SEG_SS ? IDT_SS : IDT_GP, true, 0);
+		return -1;
+	}
+	struct walk_regs wr;
+	walk_regs_of(c, &wr);
+	struct walk_result w;
+	switch (paging_walk(c->mem, &wr, la, prot, wflags, &w)) {
+	case WALK_OK:
+		break;
+	case WALK_PF:
+		cpu_raise_pf(c, la, w.pf_error);
+		return -1;
+	case WALK_UNBACKED:
+		exit_ept_violation(c, w.gpa, la, VM_PROT_READ, false);
+		return -1;
+	case WALK_POPULATE:
+		exit_paging(c, w.gpa & TLB_PAGE_MASK, VM_PROT_READ);
+		return -1;
+	}
+	r->gpa = w.gpa;
+	struct mem_seg *s = mem_find(c->mem, w.gpa);
+	if (!s) {
+		if (prot & VM_PROT_EXECUTE)
+			return exit_ept_violation(c, w.gpa, la, prot, true);
+		*mmio = true;
+		return -1;
+	}
+	uint64_t pi = mem_page_index(s, w.gpa);
+	if (!bitmap_test(s->touched, pi)) {
+		/* The vmm populates the page when it handles the exit. */
+		return exit_paging(c, w.gpa & TLB_PAGE_MASK, prot);
+	}
+	if ((prot & VM_PROT_WRITE) && bitmap_test(s->code, pi)) {
+		/* Self-modifying code: drop the page's decoded records first. */
+		code_cache_invalidate_page(c->cc, w.gpa & TLB_PAGE_MASK);
+	}
+	r->host_page = s->hva + ((w.gpa & TLB_PAGE_MASK) - s->gpa);
+	r->writable = w.writable && !bitmap_test(s->code, pi);
+	r->executable = w.executable;
+	r->large = w.page_size > 4096;
+	return 0;
+}
+
 /*
  * Translate la for 'prot' and fill its TLB entry.  Returns the entry, or
  * NULL with an exception or exit pending.  *gpa_out gets the page's
@@ -91,58 +152,20 @@ int cpu_seg_fault(struct cpu *c, int seg)
 static struct tlb_entry *translate(struct cpu *c, uint64_t la, int prot, int seg, bool *mmio,
                                    uint64_t *gpa_out)
 {
-	*mmio = false;
-	if (c->la_mask == ~0ull && !canonical(la)) {
-		/* Non-canonical: #SS(0) for stack references, else #GP(0) (SDM 6.15). */
-		cpu_raise(c, seg == SEG_SS ? IDT_SS : IDT_GP, true, 0);
+	struct resolved r = {0};
+	int rc = resolve(c, la, prot, seg, 0, mmio, &r);
+	*gpa_out = r.gpa;
+	if (rc)
 		return NULL;
-	}
-	struct walk_regs r;
-	walk_regs_of(c, &r);
-	struct walk_result w;
-	switch (paging_walk(c->mem, &r, la, prot, 0, &w)) {
-	case WALK_OK:
-		break;
-	case WALK_PF:
-		cpu_raise_pf(c, la, w.pf_error);
-		return NULL;
-	case WALK_UNBACKED:
-		exit_ept_violation(c, w.gpa, la, VM_PROT_READ, false);
-		return NULL;
-	case WALK_POPULATE:
-		exit_paging(c, w.gpa & TLB_PAGE_MASK, VM_PROT_READ);
-		return NULL;
-	}
-	uint64_t gpa = w.gpa;
-	*gpa_out = gpa;
-	struct mem_seg *s = mem_find(c->mem, gpa);
-	if (!s) {
-		if (prot & VM_PROT_EXECUTE) {
-			exit_ept_violation(c, gpa, la, prot, true);
-			return NULL;
-		}
-		*mmio = true;
-		return NULL;
-	}
-	uint64_t pi = mem_page_index(s, gpa);
-	if (!bitmap_test(s->touched, pi)) {
-		/* The vmm populates the page when it handles the exit. */
-		exit_paging(c, gpa & TLB_PAGE_MASK, prot);
-		return NULL;
-	}
-	if ((prot & VM_PROT_WRITE) && bitmap_test(s->code, pi)) {
-		/* Self-modifying code: drop the page's decoded records first. */
-		code_cache_invalidate_page(c->cc, gpa & TLB_PAGE_MASK);
-	}
 	struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
 	uint64_t page = la & TLB_PAGE_MASK;
 	tlb_note_fill(&c->tlb, e);
 	e->tag_r = page;
-	e->tag_w = (w.writable && !bitmap_test(s->code, pi)) ? page : TLB_INVALID;
-	e->tag_x = w.executable ? page : TLB_INVALID;
-	e->host = (uintptr_t)(s->hva + ((gpa & TLB_PAGE_MASK) - s->gpa));
-	e->gpa = gpa & TLB_PAGE_MASK;
-	if (w.page_size > 4096)
+	e->tag_w = r.writable ? page : TLB_INVALID;
+	e->tag_x = r.executable ? page : TLB_INVALID;
+	e->host = (uintptr_t)r.host_page;
+	e->gpa = r.gpa & TLB_PAGE_MASK;
+	if (r.large)
 		c->tlb.has_large = true;
 	return e;
 }
@@ -234,23 +257,48 @@ int cpu_rmw_begin_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t *val,
 
 /* Linear-address accesses for descriptor tables and the like: supervisor
  * (implicit) reads and writes of any length, byte by byte across pages. */
-int cpu_read_linear(struct cpu *c, uint64_t la, void *dst, unsigned len)
+/*
+ * Implicit supervisor accesses (descriptor tables, the TSS, SDM 4.6): made
+ * with supervisor rights whatever the CPL, so they never use or fill the
+ * TLB, whose entries hold the rights of the current CPL.
+ */
+static int linear_access(struct cpu *c, uint64_t la, uint8_t *buf, unsigned len, bool write)
 {
-	uint8_t *d = dst;
-	for (unsigned k = 0; k < len; k++) {
-		uint64_t v;
-		if (cpu_read_slow(c, (la + k) & c->la_mask, 1, &v, SEG_NONE))
+	while (len) {
+		unsigned n = 0x1000 - (unsigned)(la & 0xfff);
+		if (n > len)
+			n = len;
+		bool mmio;
+		struct resolved r = {0};
+		int prot = write ? VM_PROT_WRITE : VM_PROT_READ;
+		if (resolve(c, la, prot, SEG_NONE, WALK_F_IMPLICIT_SV, &mmio, &r)) {
+			if (mmio)
+				exit_inst_emul(c, r.gpa, la);
 			return -1;
-		d[k] = (uint8_t)v;
+		}
+		uint8_t *h = r.host_page + (la & 0xfff);
+		if (write)
+			memcpy(h, buf, n);
+		else
+			memcpy(buf, h, n);
+		buf += n;
+		len -= n;
+		la = (la + n) & c->la_mask;
 	}
 	return 0;
 }
 
+int cpu_read_linear(struct cpu *c, uint64_t la, void *dst, unsigned len)
+{
+	return linear_access(c, la, dst, len, false);
+}
+
 int cpu_write_linear(struct cpu *c, uint64_t la, const void *src, unsigned len)
 {
-	const uint8_t *s = src;
-	for (unsigned k = 0; k < len; k++)
-		if (cpu_write_slow(c, (la + k) & c->la_mask, 1, s[k], SEG_NONE))
-			return -1;
-	return 0;
+	/* Descriptor writes set accessed/busy bits: small, on the stack. */
+	uint8_t buf[16];
+	if (len > sizeof(buf))
+		return -1;
+	memcpy(buf, src, len);
+	return linear_access(c, la, buf, len, true);
 }

@@ -211,12 +211,50 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 	return 0;
 }
 
-/* Deliver one event; 0 when done, EXEC_STOP when something stopped it. */
-static int deliver(struct cpu *c, unsigned vector, bool has_err, uint32_t err, bool ext)
+/* What delivery changes, kept so a delivery that faults halfway leaves the
+ * vcpu as it was: the next event (or #DF) starts from the same state. */
+struct delivery_snapshot {
+	uint64_t rsp, rip, rflags;
+	struct lazy_flags lf;
+	struct segreg cs, ss;
+	int cpl;
+};
+
+static void snapshot_take(const struct cpu *c, struct delivery_snapshot *s)
 {
-	if (!(c->cr0 & CR0_PE))
-		return deliver_real(c, vector, c->rip);
-	return deliver_prot(c, vector, has_err, err, c->rip, ext);
+	s->rsp = c->gpr[4].q;
+	s->rip = c->rip;
+	s->rflags = c->rflags;
+	s->lf = c->lf;
+	s->cs = c->seg[SEG_CS];
+	s->ss = c->seg[SEG_SS];
+	s->cpl = c->cpl;
+}
+
+static void snapshot_restore(struct cpu *c, const struct delivery_snapshot *s)
+{
+	c->gpr[4].q = s->rsp;
+	c->rip = s->rip;
+	c->rflags = s->rflags;
+	c->lf = s->lf;
+	c->seg[SEG_CS] = s->cs;
+	c->seg[SEG_SS] = s->ss;
+	c->cpl = s->cpl;
+	cpu_update_mode(c);
+}
+
+/* Deliver one event from return address ret_ip; 0 when done, EXEC_STOP
+ * (state unchanged) when something stopped it. */
+static int deliver(struct cpu *c, unsigned vector, bool has_err, uint32_t err, bool ext,
+                   uint64_t ret_ip)
+{
+	struct delivery_snapshot snap;
+	snapshot_take(c, &snap);
+	int r = (c->cr0 & CR0_PE) ? deliver_prot(c, vector, has_err, err, ret_ip, ext)
+	                          : deliver_real(c, vector, ret_ip);
+	if (r)
+		snapshot_restore(c, &snap);
+	return r;
 }
 
 /*
@@ -230,7 +268,7 @@ int cpu_deliver_pending(struct cpu *c)
 	for (;;) {
 		struct pending_exception first = c->exc;
 		c->stop = STOP_NONE;
-		if (deliver(c, first.vector, first.has_error, first.error, true) == 0) {
+		if (deliver(c, first.vector, first.has_error, first.error, true, c->rip) == 0) {
 			c->exc_pending = false;
 			c->stop = STOP_NONE;
 			return 0;
@@ -257,13 +295,7 @@ int cpu_deliver_pending(struct cpu *c)
 /* INT n / INT3 / INTO: a software event, returning after the instruction. */
 int cpu_soft_interrupt(struct cpu *c, unsigned vector, uint64_t next_rip)
 {
-	uint64_t here = c->rip;
-	c->rip = next_rip;
-	int r = (c->cr0 & CR0_PE) ? deliver_prot(c, vector, false, 0, next_rip, false)
-	                          : deliver_real(c, vector, next_rip);
-	if (r) {
-		c->rip = here;
+	if (deliver(c, vector, false, 0, false, next_rip))
 		return EXEC_STOP;
-	}
 	return EXEC_JUMP;
 }
