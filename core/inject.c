@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 
+#include "core/exc_class.h"
 #include "core/vm_internal.h"
 
 int vm_inject_exception(struct vm *vm, int vcpuid, struct vm_exception *vme)
@@ -123,25 +124,12 @@ int vm_exit_intinfo(struct vm *vm, int vcpuid, uint64_t intinfo)
 	return 0;
 }
 
-enum exc_class { EXC_BENIGN, EXC_CONTRIBUTORY, EXC_PAGE_FAULT };
-
+/* Interrupts, NMI and software events are benign (BHYVE-EXITS.md section 9). */
 static enum exc_class class_of(uint64_t info)
 {
 	if (intinfo_type(info) != VM_INTINFO_HWEXCEPTION)
 		return EXC_BENIGN;
-	switch (VM_INTINFO_VECTOR(info)) {
-	case IDT_DE:
-	case IDT_TS:
-	case IDT_NP:
-	case IDT_SS:
-	case IDT_GP:
-		return EXC_CONTRIBUTORY;
-	case IDT_PF:
-	case 20:
-		return EXC_PAGE_FAULT;
-	default:
-		return EXC_BENIGN;
-	}
+	return exc_class_of_vector(VM_INTINFO_VECTOR(info));
 }
 
 static uint64_t pending_exception_info(struct vcpu_state_core *v)
@@ -162,9 +150,7 @@ static int nested_fault(struct vm *vm, uint64_t info1, uint64_t info2, uint64_t 
 		*retinfo = 0;
 		return 0;
 	}
-	enum exc_class c1 = class_of(info1), c2 = class_of(info2);
-	if ((c1 == EXC_CONTRIBUTORY && c2 == EXC_CONTRIBUTORY) ||
-	    (c1 == EXC_PAGE_FAULT && c2 != EXC_BENIGN))
+	if (exc_makes_double_fault(class_of(info1), class_of(info2)))
 		*retinfo =
 		    IDT_DF | VM_INTINFO_HWEXCEPTION | VM_INTINFO_DEL_ERRCODE | VM_INTINFO_VALID;
 	else

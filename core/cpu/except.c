@@ -4,6 +4,7 @@
  * the protected-mode and IA-32e IDT (SDM 6.12, 6.14), and exits.
  */
 #include "core/cpu/cpu.h"
+#include "core/exc_class.h"
 
 int cpu_raise(struct cpu *c, int vector, bool has_error, uint32_t error)
 {
@@ -53,25 +54,6 @@ void cpu_paging_info(const struct cpu *c, struct vm_guest_paging *p)
 		p->paging_mode = PAGING_MODE_64;
 	else
 		p->paging_mode = PAGING_MODE_PAE;
-}
-
-enum exc_class { EXC_BENIGN, EXC_CONTRIBUTORY, EXC_PAGE_FAULT };
-
-static enum exc_class exc_class(unsigned v)
-{
-	switch (v) {
-	case IDT_DE:
-	case IDT_TS:
-	case IDT_NP:
-	case IDT_SS:
-	case IDT_GP:
-		return EXC_CONTRIBUTORY;
-	case IDT_PF:
-	case 20: /* #VE */
-		return EXC_PAGE_FAULT;
-	default:
-		return EXC_BENIGN;
-	}
 }
 
 /* Real mode: IVT entry at IDTR.base + 4*vector, 16-bit frame (SDM 20.1.4). */
@@ -282,9 +264,8 @@ int cpu_deliver_pending(struct cpu *c)
 			vme->u.suspended.how = VM_SUSPEND_TRIPLEFAULT;
 			return 1;
 		}
-		enum exc_class a = exc_class(first.vector), b = exc_class(second);
-		if ((a == EXC_CONTRIBUTORY && b == EXC_CONTRIBUTORY) ||
-		    (a == EXC_PAGE_FAULT && b != EXC_BENIGN)) {
+		if (exc_makes_double_fault(exc_class_of_vector(first.vector),
+		                           exc_class_of_vector(second))) {
 			c->exc.vector = IDT_DF;
 			c->exc.has_error = true;
 			c->exc.error = 0;
