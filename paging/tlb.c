@@ -56,8 +56,18 @@ void tlb_flush_page(struct tlb *t, uint64_t la)
 		entry_clear(e);
 }
 
+/* Only entries filled since the last flush can hold a translation; when the
+ * fill list is full it may have lost some, so look at every entry. */
 void tlb_protect_gpa(struct tlb *t, uint64_t gpa)
 {
+	if (t->nfilled < TLB_ENTRIES) {
+		for (unsigned k = 0; k < t->nfilled; k++) {
+			struct tlb_entry *e = &t->e[t->filled[k]];
+			if (e->gpa == gpa)
+				e->tag_w = TLB_INVALID;
+		}
+		return;
+	}
 	for (unsigned i = 0; i < TLB_ENTRIES; i++)
 		if (t->e[i].gpa == gpa)
 			t->e[i].tag_w = TLB_INVALID;

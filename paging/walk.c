@@ -108,11 +108,12 @@ static uint32_t pf_code(const struct walk_state *w, bool present, bool rsvd)
 	return e;
 }
 
-/* Access-rights checks of SDM vol. 3 4.6 once the leaf is known. */
-static bool rights_ok(const struct walk_state *w)
+/* Access-rights checks of SDM vol. 3 4.6 once the leaf is known, for an
+ * access of kind prot. */
+static bool rights_ok(const struct walk_state *w, int prot)
 {
 	const struct walk_regs *r = w->r;
-	bool write = w->prot & VM_PROT_WRITE, fetch = w->prot & VM_PROT_EXECUTE;
+	bool write = prot & VM_PROT_WRITE, fetch = prot & VM_PROT_EXECUTE;
 	if (w->user) {
 		if (!w->all_us)
 			return false;
@@ -149,7 +150,7 @@ static void accumulate(struct walk_state *w, uint64_t e)
 static enum walk_status finish(struct walk_state *w, uint64_t gpa, uint64_t page_size,
                                struct walk_result *out)
 {
-	if (!rights_ok(w)) {
+	if (!rights_ok(w, w->prot)) {
 		out->pf_error = pf_code(w, true, false);
 		return WALK_PF;
 	}
@@ -163,12 +164,8 @@ static enum walk_status finish(struct walk_state *w, uint64_t gpa, uint64_t page
 			entry_or(leaf, PTE_D);
 	}
 	/* Later writes may skip the walk only if D is already set. */
-	struct walk_state wr = *w;
-	wr.prot = VM_PROT_WRITE;
-	out->writable = rights_ok(&wr) && (entry_load(leaf) & PTE_D);
-	struct walk_state ex = *w;
-	ex.prot = VM_PROT_EXECUTE;
-	out->executable = rights_ok(&ex);
+	out->writable = rights_ok(w, VM_PROT_WRITE) && (entry_load(leaf) & PTE_D);
+	out->executable = rights_ok(w, VM_PROT_EXECUTE);
 	out->gpa = gpa;
 	out->page_size = page_size;
 	return WALK_OK;

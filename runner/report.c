@@ -50,8 +50,11 @@ int report_stats(FILE *f, struct vm *vm, int vcpu, double wall_seconds)
 	stat_u64(f, "instructions retired", s.insns_retired);
 	stat_exit_counts(f, &s);
 	stat_u64(f, "block lookups", s.block_lookups);
-	stat_u64(f, "block misses", s.block_misses);
+	stat_u64(f, "decode-cache hits", s.block_lookups - s.block_misses);
+	stat_u64(f, "decode-cache misses", s.block_misses);
 	stat_u64(f, "instructions decoded", s.insns_decoded);
+	stat_u64(f, "tlb fills", s.tlb_fills);
+	stat_u64(f, "tlb flushes", s.tlb_flushes);
 	stat_u64(f, "unimplemented opcodes", s.unimplemented);
 	vm_foreach_unimplemented(vm, vcpu, stat_unimplemented, f);
 

@@ -300,6 +300,8 @@ static void soft_get_stats(void *vmi, int vcpu, struct vm_vcpu_stats *st)
 	st->block_misses = c->stats.block_misses;
 	st->insns_decoded = c->stats.insns_decoded;
 	st->unimplemented = c->stats.unimplemented;
+	st->tlb_fills = c->stats.tlb_fills;
+	st->tlb_flushes = c->stats.tlb_flushes;
 }
 
 static void soft_foreach_unimpl(void *vmi, int vcpu,

@@ -149,6 +149,8 @@ struct cpu_stats {
 	uint64_t block_misses;
 	uint64_t insns_decoded;
 	uint64_t unimplemented;
+	uint64_t tlb_fills;
+	uint64_t tlb_flushes;
 	uint64_t unimpl_by_mnemonic[2048];
 };
 

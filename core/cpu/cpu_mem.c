@@ -160,6 +160,7 @@ static struct tlb_entry *translate(struct cpu *c, uint64_t la, int prot, int seg
 	struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
 	uint64_t page = la & TLB_PAGE_MASK;
 	tlb_note_fill(&c->tlb, e);
+	c->stats.tlb_fills++;
 	e->tag_r = page;
 	e->tag_w = r.writable ? page : TLB_INVALID;
 	e->tag_x = r.executable ? page : TLB_INVALID;
@@ -213,18 +214,46 @@ static int translate_span(struct cpu *c, uint64_t la, unsigned size, int prot, i
 	return 0;
 }
 
-int cpu_read_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t *val, int seg)
+/* Read size bytes that may straddle two pages (the common case does not). */
+static uint64_t gather(uint8_t *const h[2], unsigned n1, unsigned size)
+{
+	if (n1 == size)
+		return load_le(h[0], size);
+	uint8_t buf[8];
+	for (unsigned k = 0; k < size; k++)
+		buf[k] = k < n1 ? h[0][k] : h[1][k - n1];
+	return load_le(buf, size);
+}
+
+static void scatter(uint8_t *const h[2], unsigned n1, unsigned size, uint64_t v)
+{
+	if (n1 == size) {
+		store_le(h[0], size, v);
+		return;
+	}
+	uint8_t buf[8];
+	store_le(buf, size, v);
+	for (unsigned k = 0; k < size; k++) {
+		if (k < n1)
+			h[0][k] = buf[k];
+		else
+			h[1][k - n1] = buf[k];
+	}
+}
+
+static int read_span(struct cpu *c, uint64_t la, unsigned size, int prot, uint64_t *val, int seg)
 {
 	uint8_t *h[2];
 	unsigned n1;
-	if (translate_span(c, la, size, VM_PROT_READ, seg, h, &n1))
+	if (translate_span(c, la, size, prot, seg, h, &n1))
 		return -1;
-	uint8_t buf[8];
-	memcpy(buf, h[0], n1);
-	if (n1 < size)
-		memcpy(buf + n1, h[1], size - n1);
-	*val = load_le(buf, size);
+	*val = gather(h, n1, size);
 	return 0;
+}
+
+int cpu_read_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t *val, int seg)
+{
+	return read_span(c, la, size, VM_PROT_READ, val, seg);
 }
 
 int cpu_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t val, int seg)
@@ -233,30 +262,16 @@ int cpu_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t val, int 
 	unsigned n1;
 	if (translate_span(c, la, size, VM_PROT_WRITE, seg, h, &n1))
 		return -1;
-	uint8_t buf[8];
-	store_le(buf, size, val);
-	memcpy(h[0], buf, n1);
-	if (n1 < size)
-		memcpy(h[1], buf + n1, size - n1);
+	scatter(h, n1, size, val);
 	return 0;
 }
 
+/* A read-modify-write checks write permission up front (SDM 4.7). */
 int cpu_rmw_begin_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t *val, int seg)
 {
-	uint8_t *h[2];
-	unsigned n1;
-	if (translate_span(c, la, size, VM_PROT_READ | VM_PROT_WRITE, seg, h, &n1))
-		return -1;
-	uint8_t buf[8];
-	memcpy(buf, h[0], n1);
-	if (n1 < size)
-		memcpy(buf + n1, h[1], size - n1);
-	*val = load_le(buf, size);
-	return 0;
+	return read_span(c, la, size, VM_PROT_READ | VM_PROT_WRITE, val, seg);
 }
 
-/* Linear-address accesses for descriptor tables and the like: supervisor
- * (implicit) reads and writes of any length, byte by byte across pages. */
 /*
  * Implicit supervisor accesses (descriptor tables, the TSS, SDM 4.6): made
  * with supervisor rights whatever the CPL, so they never use or fill the

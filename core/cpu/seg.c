@@ -17,6 +17,7 @@ void cpu_flush_jcache(struct cpu *c)
 
 void cpu_flush_tlb(struct cpu *c)
 {
+	c->stats.tlb_flushes++;
 	tlb_flush_all(&c->tlb);
 	cpu_flush_jcache(c);
 }

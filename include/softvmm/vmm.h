@@ -479,6 +479,8 @@ struct vm_vcpu_stats {
 	uint64_t block_misses;                    /* lookups that had to decode */
 	uint64_t insns_decoded;                   /* instructions decoded by Zydis */
 	uint64_t unimplemented;                   /* #UD raised for an opcode not implemented yet */
+	uint64_t tlb_fills;                       /* soft-TLB entries filled by page walks */
+	uint64_t tlb_flushes;                     /* whole soft-TLB flushes */
 };
 int vm_get_stats(struct vm *vm, int vcpuid, struct vm_vcpu_stats *stats);
 /* Calls fn once per mnemonic that raised #UD as not implemented, with its count. */
