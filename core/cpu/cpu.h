@@ -108,6 +108,9 @@ enum lazy_kind {
 	LF_LOGIC, /* AND/OR/XOR/TEST: CF = OF = 0, AF = 0 */
 	LF_INC,   /* res = a + 1, CF kept in 'c' */
 	LF_DEC,   /* res = a - 1, CF kept in 'c' */
+	LF_SHL,   /* res = a << b (b = masked count, 1..63) */
+	LF_SHR,   /* res = a >> b, logical */
+	LF_SAR,   /* res = a >> b, arithmetic */
 };
 
 struct lazy_flags {

@@ -21,6 +21,16 @@ bool lf_cf(const struct cpu *c)
 	case LF_INC:
 	case LF_DEC:
 		return f->c;
+	case LF_SHL: {
+		/* The last bit shifted out; none is left once the count passes the
+		 * operand size (8- and 16-bit operands, counts up to 31). */
+		unsigned bits = f->size * 8u;
+		return f->b <= bits && ((f->a >> (bits - f->b)) & 1);
+	}
+	case LF_SHR:
+		return (f->a >> (f->b - 1)) & 1;
+	case LF_SAR:
+		return ((uint64_t)(sext(f->a, f->size) >> (f->b - 1)) & 1) != 0;
 	default:
 		return false;
 	}
@@ -41,8 +51,14 @@ bool lf_of(const struct cpu *c)
 		return f->res == sb;
 	case LF_DEC:
 		return f->res == sb - 1;
+	case LF_SHL:
+		/* Defined for a count of 1 as MSB(result) XOR CF; the same formula
+		 * for larger counts until issue 4's vendor profiles. */
+		return ((f->res & sb) != 0) != lf_cf(c);
+	case LF_SHR:
+		return f->b == 1 && (f->a & sb);
 	default:
-		return false;
+		return false; /* SAR: OF = 0 */
 	}
 }
 

@@ -11,8 +11,32 @@
 
 enum sh_op { S_ROL, S_ROR, S_RCL, S_RCR, S_SHL, S_SHR, S_SAL, S_SAR };
 
-/* Returns the result; *flags gets the new arithmetic flags, or the
- * function returns with *unchanged set when the count is 0. */
+/*
+ * SHL/SAL, SHR, SAR with a nonzero masked count: every arithmetic flag is
+ * a function of the operand, the count and the result, so they are left
+ * lazy (flags.c).  AF is undefined and reads 0.
+ */
+static inline uint64_t shift_lazy(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a,
+                                  unsigned cnt)
+{
+	uint64_t m = size_mask(sz), r;
+	enum lazy_kind k;
+	if (op == S_SHL || op == S_SAL) {
+		r = (a << cnt) & m;
+		k = LF_SHL;
+	} else if (op == S_SHR) {
+		r = a >> cnt;
+		k = LF_SHR;
+	} else {
+		r = (uint64_t)(sext(a, sz) >> cnt) & m;
+		k = LF_SAR;
+	}
+	lf_set(c, k, sz, r, a, cnt);
+	return r;
+}
+
+/* Returns the result and sets the flags; with a masked count of 0 it
+ * returns with *unchanged set and changes nothing. */
 static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, unsigned cnt,
                       bool *unchanged)
 {
@@ -24,6 +48,8 @@ static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, uns
 		*unchanged = true;
 		return a;
 	}
+	if (op >= S_SHL)
+		return shift_lazy(c, op, sz, a, cnt);
 	uint64_t f = cpu_get_rflags(c) & RF_ARITH;
 	bool cf, of;
 	switch (op) {
@@ -67,26 +93,8 @@ static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, uns
 		f = (f & ~(uint64_t)(RF_CF | RF_OF)) | (carry ? RF_CF : 0) | (of ? RF_OF : 0);
 		break;
 	}
-	case S_SHL:
-	case S_SAL:
-		r = cnt < 64 ? (a << cnt) & m : 0;
-		cf = cnt <= bits ? (a >> (bits - cnt)) & 1 : 0;
-		of = ((r & sb) != 0) != cf;
-		f = flags_szp(r, sz) | (cf ? RF_CF : 0) | (of ? RF_OF : 0);
-		break;
-	case S_SHR:
-		r = cnt < 64 ? a >> cnt : 0;
-		cf = (a >> (cnt - 1)) & 1;
-		of = cnt == 1 ? (a & sb) != 0 : false;
-		f = flags_szp(r, sz) | (cf ? RF_CF : 0) | (of ? RF_OF : 0);
-		break;
-	default: { /* SAR */
-		int64_t s = sext(a, sz);
-		r = (uint64_t)(s >> (cnt > 63 ? 63 : cnt)) & m;
-		cf = (uint64_t)(s >> (cnt - 1 > 63 ? 63 : cnt - 1)) & 1;
-		f = flags_szp(r, sz) | (cf ? RF_CF : 0);
-		break;
-	}
+	default:
+		return shift_lazy(c, op, sz, a, cnt);
 	}
 	flags_set_arith(c, f);
 	return r;
@@ -106,6 +114,32 @@ static int op_shift_r(struct cpu *c, const struct insn *i)
 		reg_write(c, i->r1, i->osz, r);
 	return EXEC_NEXT;
 }
+
+/* SHL, SHR, SAR on a register, one handler per operation and size: the
+ * hot forms in compiled code. */
+#define GEN_SHIFT_REG(name, op, sz)                                                                \
+	static int shift_reg_##name##_##sz(struct cpu *c, const struct insn *i)                    \
+	{                                                                                          \
+		unsigned cnt = count_of(c, i) & ((sz) == 8 ? 0x3f : 0x1f);                         \
+		if (cnt)                                                                           \
+			reg_write(c, i->r1, sz,                                                    \
+			          shift_lazy(c, op, sz, reg_read(c, i->r1, sz), cnt));             \
+		return EXEC_NEXT;                                                                  \
+	}
+#define GEN_SHIFT_REG_SIZES(name, op)                                                              \
+	GEN_SHIFT_REG(name, op, 1)                                                                 \
+	GEN_SHIFT_REG(name, op, 2)                                                                 \
+	GEN_SHIFT_REG(name, op, 4)                                                                 \
+	GEN_SHIFT_REG(name, op, 8)
+GEN_SHIFT_REG_SIZES(shl, S_SHL)
+GEN_SHIFT_REG_SIZES(shr, S_SHR)
+GEN_SHIFT_REG_SIZES(sar, S_SAR)
+
+static const insn_fn shift_reg_table[3][4] = {
+    {shift_reg_shl_1, shift_reg_shl_2, shift_reg_shl_4, shift_reg_shl_8},
+    {shift_reg_shr_1, shift_reg_shr_2, shift_reg_shr_4, shift_reg_shr_8},
+    {shift_reg_sar_1, shift_reg_sar_2, shift_reg_sar_4, shift_reg_sar_8},
+};
 
 static int op_shift_m(struct cpu *c, const struct insn *i)
 {
@@ -215,6 +249,13 @@ bool lower_shift(struct lower *l)
 		i->sub = (uint8_t)l->op[1].imm.value.u;
 	else
 		i->sub = 0xff;
-	i->fn = l->k[0] == OPK_MEM ? op_shift_m : op_shift_r;
+	if (l->k[0] == OPK_MEM) {
+		i->fn = op_shift_m;
+	} else if (op == S_SHL || op == S_SHR || op == S_SAR) {
+		unsigned slot = l->osz == 1 ? 0 : l->osz == 2 ? 1 : l->osz == 4 ? 2 : 3;
+		i->fn = shift_reg_table[op == S_SHL ? 0 : op == S_SHR ? 1 : 2][slot];
+	} else {
+		i->fn = op_shift_r;
+	}
 	return true;
 }
