@@ -8,21 +8,16 @@
  * profiles' business (issue 4), so they are not compared here.
  */
 #include <criterion/criterion.h>
-#include <string.h>
-
-#include <softvmm/vmm.h>
+#include "host_diff.h"
 
 #if defined(__x86_64__)
 
-#define RAM     (2u << 20)
-#define CODE    0x1000ull
-#define PML4    0x10000ull
-#define F_CF    0x1ull
-#define F_PF    0x4ull
-#define F_ZF    0x40ull
-#define F_SF    0x80ull
-#define F_OF    0x800ull
-#define F_ARITH 0x8d5ull
+#define F_CF    HD_CF
+#define F_PF    HD_PF
+#define F_ZF    HD_ZF
+#define F_SF    HD_SF
+#define F_OF    HD_OF
+#define F_ARITH HD_ARITH
 
 enum op { SHL, SHR, SAR };
 
@@ -60,39 +55,12 @@ static const host_fn host[3][4] = {
     {host_sarb, host_sarw, host_sarl, host_sarq},
 };
 
-static struct vm *vm;
-
-/* 64-bit mode, identity-mapped first 1 GiB (2 MiB pages). */
 static void setup(void)
 {
-	cr_assert_eq(vm_create("shift", NULL, &vm), 0);
-	cr_assert_eq(vm_malloc(vm, 0, RAM), 0);
-	cr_assert_eq(vm_activate_cpu(vm, 0), 0);
-	void *ck;
-	uint64_t *t = vm_gpa_hold(vm, PML4, 4096, VM_PROT_WRITE, &ck);
-	t[0] = (PML4 + 0x1000) | 3;
-	t = vm_gpa_hold(vm, PML4 + 0x1000, 4096, VM_PROT_WRITE, &ck);
-	t[0] = (PML4 + 0x2000) | 3;
-	t = vm_gpa_hold(vm, PML4 + 0x2000, 4096, VM_PROT_WRITE, &ck);
-	for (unsigned k = 0; k < 512; k++)
-		t[k] = ((uint64_t)k << 21) | 0x83;
-	vm_set_register(vm, 0, VM_REG_GUEST_CR3, PML4);
-	vm_set_register(vm, 0, VM_REG_GUEST_CR4, 0x20);
-	vm_set_register(vm, 0, VM_REG_GUEST_EFER, 0x500);
-	vm_set_register(vm, 0, VM_REG_GUEST_CR0, 0x80000011);
-	struct seg_desc cs = {0, 0xffffffff, 0xa09b}, ds = {0, 0xffffffff, 0xc093};
-	vm_set_seg_desc(vm, 0, VM_REG_GUEST_CS, &cs);
-	for (int r = VM_REG_GUEST_SS; r <= VM_REG_GUEST_GS; r++)
-		vm_set_seg_desc(vm, 0, r, &ds);
-	vm_set_seg_desc(vm, 0, VM_REG_GUEST_ES, &ds);
+	cr_assert_eq(hd_open(), 0);
 }
 
-static void teardown(void)
-{
-	vm_destroy(vm);
-}
-
-TestSuite(shift_flags, .init = setup, .fini = teardown);
+TestSuite(shift_flags, .init = setup, .fini = hd_close);
 
 /* One guest instruction "op rax/eax/ax/al, cl"; returns RAX, *fout RFLAGS. */
 static uint64_t guest_shift(enum op op, unsigned size, uint64_t v, uint8_t cnt, uint64_t fin,
@@ -107,25 +75,10 @@ static uint64_t guest_shift(enum op op, unsigned size, uint64_t v, uint8_t cnt, 
 		code[n++] = 0x48;
 	code[n++] = size == 1 ? 0xd2 : 0xd3;
 	code[n++] = (uint8_t)(0xc0 | ext[op] << 3); /* rm = rAX */
-	void *ck;
-	uint8_t *p = vm_gpa_hold(vm, CODE, 16, VM_PROT_WRITE, &ck);
-	memcpy(p, code, n);
-	vm_set_register(vm, 0, VM_REG_GUEST_RAX, v);
-	vm_set_register(vm, 0, VM_REG_GUEST_RCX, cnt);
-	vm_set_register(vm, 0, VM_REG_GUEST_RFLAGS, fin);
-	uint64_t before;
-	struct vm_vcpu_stats st;
-	vm_get_stats(vm, 0, &st);
-	before = st.insns_retired;
-	vm_set_insn_limit(vm, 0, before + 1);
-	struct vm_run run = {.cpuid = 0, .rip = CODE};
-	cr_assert_eq(vm_run(vm, &run), 0);
-	cr_assert_eq(run.vm_exit.exitcode, VM_EXITCODE_BOGUS, "exit %d", run.vm_exit.exitcode);
-	cr_assert_eq(run.vm_exit.rip, CODE + n, "the shift must retire");
-	uint64_t rax;
-	vm_get_register(vm, 0, VM_REG_GUEST_RAX, &rax);
-	vm_get_register(vm, 0, VM_REG_GUEST_RFLAGS, fout);
-	return rax;
+	struct hd_regs r = {.rax = v, .rcx = cnt, .rflags = fin};
+	cr_assert_eq(hd_run(code, n, &r), 0, "%s", hd_error);
+	*fout = r.rflags;
+	return r.rax;
 }
 
 static void compare(enum op op, unsigned size, uint64_t v, uint8_t cnt, uint64_t fin)

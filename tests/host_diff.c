@@ -1,0 +1,93 @@
+/* One instruction on the soft CPU in 64-bit mode (see host_diff.h). */
+#include "host_diff.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <softvmm/vmm.h>
+
+#define RAM  (2u << 20)
+#define CODE 0x1000ull
+#define PML4 0x10000ull
+
+char hd_error[128];
+static struct vm *vm;
+
+static int map_first_gib(void)
+{
+	void *ck;
+	uint64_t *t = vm_gpa_hold(vm, PML4, 4096, VM_PROT_WRITE, &ck);
+	if (!t)
+		return EFAULT;
+	t[0] = (PML4 + 0x1000) | 3;
+	t = vm_gpa_hold(vm, PML4 + 0x1000, 4096, VM_PROT_WRITE, &ck);
+	t[0] = (PML4 + 0x2000) | 3;
+	t = vm_gpa_hold(vm, PML4 + 0x2000, 4096, VM_PROT_WRITE, &ck);
+	for (unsigned k = 0; k < 512; k++)
+		t[k] = ((uint64_t)k << 21) | 0x83; /* P RW PS */
+	return 0;
+}
+
+int hd_open(void)
+{
+	int e = vm_create("host-diff", NULL, &vm);
+	if (!e)
+		e = vm_malloc(vm, 0, RAM);
+	if (!e)
+		e = vm_activate_cpu(vm, 0);
+	if (!e)
+		e = map_first_gib();
+	if (e)
+		return e;
+	struct seg_desc cs = {0, 0xffffffff, 0xa09b}, ds = {0, 0xffffffff, 0xc093};
+	vm_set_register(vm, 0, VM_REG_GUEST_CR3, PML4);
+	vm_set_register(vm, 0, VM_REG_GUEST_CR4, 0x20);       /* PAE */
+	vm_set_register(vm, 0, VM_REG_GUEST_EFER, 0x500);     /* LME LMA */
+	vm_set_register(vm, 0, VM_REG_GUEST_CR0, 0x80000011); /* PG PE ET */
+	vm_set_seg_desc(vm, 0, VM_REG_GUEST_CS, &cs);
+	for (int r = VM_REG_GUEST_ES; r <= VM_REG_GUEST_GS; r++)
+		if (r != VM_REG_GUEST_CS)
+			vm_set_seg_desc(vm, 0, r, &ds);
+	return 0;
+}
+
+void hd_close(void)
+{
+	vm_destroy(vm);
+	vm = NULL;
+}
+
+int hd_run(const uint8_t *code, unsigned n, struct hd_regs *r)
+{
+	void *ck;
+	uint8_t *p = vm_gpa_hold(vm, CODE, 16, VM_PROT_WRITE, &ck);
+	if (!p || n > 15) {
+		snprintf(hd_error, sizeof(hd_error), "cannot place %u code bytes", n);
+		return -1;
+	}
+	memset(p, 0x90, 16);
+	memcpy(p, code, n);
+	vm_set_register(vm, 0, VM_REG_GUEST_RAX, r->rax);
+	vm_set_register(vm, 0, VM_REG_GUEST_RBX, r->rbx);
+	vm_set_register(vm, 0, VM_REG_GUEST_RCX, r->rcx);
+	vm_set_register(vm, 0, VM_REG_GUEST_RDX, r->rdx);
+	vm_set_register(vm, 0, VM_REG_GUEST_RFLAGS, r->rflags);
+	struct vm_vcpu_stats st;
+	vm_get_stats(vm, 0, &st);
+	vm_set_insn_limit(vm, 0, st.insns_retired + 1);
+	struct vm_run run = {.cpuid = 0, .rip = CODE};
+	if (vm_run(vm, &run) != 0 || run.vm_exit.exitcode != VM_EXITCODE_BOGUS ||
+	    run.vm_exit.rip != CODE + n) {
+		snprintf(hd_error, sizeof(hd_error), "exit %d at rip %#llx, wanted BOGUS at %#llx",
+		         run.vm_exit.exitcode, (unsigned long long)run.vm_exit.rip,
+		         (unsigned long long)(CODE + n));
+		return -1;
+	}
+	vm_get_register(vm, 0, VM_REG_GUEST_RAX, &r->rax);
+	vm_get_register(vm, 0, VM_REG_GUEST_RBX, &r->rbx);
+	vm_get_register(vm, 0, VM_REG_GUEST_RCX, &r->rcx);
+	vm_get_register(vm, 0, VM_REG_GUEST_RDX, &r->rdx);
+	vm_get_register(vm, 0, VM_REG_GUEST_RFLAGS, &r->rflags);
+	return 0;
+}
