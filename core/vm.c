@@ -182,13 +182,12 @@ int vm_set_register_set(struct vm *vm, int vcpu, unsigned int count, const int *
 	return 0;
 }
 
-int vm_get_register_set_partial(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
-                                uint64_t *regvals, int *ok)
+int vm_get_vcpu_state(struct vm *vm, int vcpu, struct vm_vcpu_state *state)
 {
-	if (!vcpu_valid(vm, vcpu) || (count && (!regnums || !regvals || !ok)) ||
-	    !regnums_valid(count, regnums))
+	if (!vcpu_valid(vm, vcpu) || !state)
 		return EINVAL;
-	vm->ops->getregs(vm->vmi, vcpu, count, regnums, regvals, ok);
+	memset(state, 0, sizeof(*state));
+	vm->ops->get_state(vm->vmi, vcpu, state);
 	return 0;
 }
 

@@ -21,9 +21,7 @@ struct vmm_ops {
 	int (*vmrun)(void *vmi, int vcpu, uint64_t rip, struct vm_exit *vme);
 	int (*getreg)(void *vmi, int vcpu, int reg, uint64_t *val);
 	int (*setreg)(void *vmi, int vcpu, int reg, uint64_t val);
-	/* Read count registers (numbers already checked); ok[k] per register. */
-	void (*getregs)(void *vmi, int vcpu, unsigned count, const int *regs, uint64_t *vals,
-	                int *ok);
+	void (*get_state)(void *vmi, int vcpu, struct vm_vcpu_state *state);
 	int (*getdesc)(void *vmi, int vcpu, int reg, struct seg_desc *desc);
 	int (*setdesc)(void *vmi, int vcpu, int reg, const struct seg_desc *desc);
 	int (*getcap)(void *vmi, int vcpu, int cap, int *val);

@@ -25,12 +25,9 @@
  *                  u32 reason, paging
  *     any other    nothing
  *   u8 handled
- *   for each register VM_REG_GUEST_RAX .. VM_REG_GUEST_PDPTE3 in enum order:
- *     u8 1, u64 value     when vm_get_register returns it
- *     u8 0                when vm_get_register refuses it
- *   for each of ES CS SS DS FS GS LDTR TR IDTR GDTR (enum order):
- *     u8 1, seg_desc      when vm_get_seg_desc returns it
- *     u8 0                when it refuses
+ *   struct vm_vcpu_state from vm_get_vcpu_state, its bytes as they are
+ *   (fixed layout, explicit zero padding, pinned in softvmm/vmm_abi.h;
+ *   all zero if the call fails)
  *
  *   paging    = u64 cr3, i32 cpl, u32 cpu_mode, u32 paging_mode
  *   seg_desc  = u64 base, u32 limit, u32 access
@@ -60,9 +57,7 @@
  * at once and advance by the field's size.
  */
 #define RECORD_PAYLOAD_MAX 128
-#define RECORD_NREGS       (VM_REG_GUEST_PDPTE3 - VM_REG_GUEST_RAX + 1)
-#define RECORD_NSEGS       (VM_REG_GUEST_GDTR - VM_REG_GUEST_ES + 1)
-#define RECORD_MAX         (16 + RECORD_PAYLOAD_MAX + 1 + RECORD_NREGS * 9 + RECORD_NSEGS * 17)
+#define RECORD_MAX         (16 + RECORD_PAYLOAD_MAX + 1 + sizeof(struct vm_vcpu_state))
 #define RECORD_SLACK       8
 
 /*
@@ -257,41 +252,19 @@ static unsigned char *put_payload(unsigned char *p, const struct vm_exit *vme)
 	return p;
 }
 
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the digest hashes struct vm_vcpu_state as little-endian bytes"
+#endif
+
+/* The state as vm_get_vcpu_state gives it: a padding-free fixed layout
+ * (vmm_abi.h), so its bytes go in as they are on a little-endian host. */
 static unsigned char *put_vcpu_state(unsigned char *p, struct vm *vm, int vcpu)
 {
-	static const int regs[RECORD_NREGS] = {
-	    VM_REG_GUEST_RAX,    VM_REG_GUEST_RBX,    VM_REG_GUEST_RCX,    VM_REG_GUEST_RDX,
-	    VM_REG_GUEST_RSI,    VM_REG_GUEST_RDI,    VM_REG_GUEST_RBP,    VM_REG_GUEST_R8,
-	    VM_REG_GUEST_R9,     VM_REG_GUEST_R10,    VM_REG_GUEST_R11,    VM_REG_GUEST_R12,
-	    VM_REG_GUEST_R13,    VM_REG_GUEST_R14,    VM_REG_GUEST_R15,    VM_REG_GUEST_CR0,
-	    VM_REG_GUEST_CR3,    VM_REG_GUEST_CR4,    VM_REG_GUEST_DR7,    VM_REG_GUEST_RSP,
-	    VM_REG_GUEST_RIP,    VM_REG_GUEST_RFLAGS, VM_REG_GUEST_ES,     VM_REG_GUEST_CS,
-	    VM_REG_GUEST_SS,     VM_REG_GUEST_DS,     VM_REG_GUEST_FS,     VM_REG_GUEST_GS,
-	    VM_REG_GUEST_LDTR,   VM_REG_GUEST_TR,     VM_REG_GUEST_IDTR,   VM_REG_GUEST_GDTR,
-	    VM_REG_GUEST_EFER,   VM_REG_GUEST_CR2,    VM_REG_GUEST_PDPTE0, VM_REG_GUEST_PDPTE1,
-	    VM_REG_GUEST_PDPTE2, VM_REG_GUEST_PDPTE3,
-	};
-	uint64_t values[RECORD_NREGS];
-	int ok[RECORD_NREGS];
-	vm_get_register_set_partial(vm, vcpu, RECORD_NREGS, regs, values, ok);
-	for (int k = 0; k < RECORD_NREGS; k++) {
-		if (ok[k]) {
-			p = put_u8(p, 1);
-			p = put_u64(p, values[k]);
-		} else {
-			p = put_u8(p, 0);
-		}
-	}
-	for (int reg = VM_REG_GUEST_ES; reg <= VM_REG_GUEST_GDTR; reg++) {
-		struct seg_desc desc;
-		if (vm_get_seg_desc(vm, vcpu, reg, &desc) == 0) {
-			p = put_u8(p, 1);
-			p = put_seg_desc(p, &desc);
-		} else {
-			p = put_u8(p, 0);
-		}
-	}
-	return p;
+	struct vm_vcpu_state st;
+	if (vm_get_vcpu_state(vm, vcpu, &st) != 0)
+		memset(&st, 0, sizeof(st));
+	memcpy(p, &st, sizeof(st));
+	return p + sizeof(st);
 }
 
 void exit_digest_init(struct exit_digest *d)

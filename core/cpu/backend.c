@@ -165,16 +165,6 @@ static int soft_getreg(void *vmi, int vcpu, int reg, uint64_t *val)
 	return cpu_getreg(((struct soft_vm *)vmi)->cpus[vcpu], reg, val);
 }
 
-/* Many registers in one call: no indirect call per register (digests read
- * the whole state at every exit). */
-static void soft_getregs(void *vmi, int vcpu, unsigned count, const int *regs, uint64_t *vals,
-                         int *ok)
-{
-	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
-	for (unsigned k = 0; k < count; k++)
-		ok[k] = cpu_getreg(c, regs[k], &vals[k]) == 0;
-}
-
 static int soft_setreg(void *vmi, int vcpu, int reg, uint64_t val)
 {
 	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
@@ -228,6 +218,40 @@ static int soft_setreg(void *vmi, int vcpu, int reg, uint64_t val)
 	cpu_update_mode(c);
 	cpu_flush_tlb(c);
 	return 0;
+}
+
+static void seg_state(const struct segreg *s, struct vm_seg_state *o)
+{
+	o->base = s->d.base;
+	o->limit = s->d.limit;
+	o->access = s->d.access;
+	o->sel = s->sel;
+}
+
+/* The whole state by direct copies (state is zeroed by the caller). */
+static void soft_get_state(void *vmi, int vcpu, struct vm_vcpu_state *st)
+{
+	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
+	for (int k = 0; k < 16; k++)
+		st->gpr[k] = c->gpr[k].q;
+	st->rip = c->rip;
+	st->rflags = cpu_get_rflags(c);
+	st->cr0 = c->cr0;
+	st->cr2 = c->cr2;
+	st->cr3 = c->cr3;
+	st->cr4 = c->cr4;
+	st->cr8 = c->cr8;
+	st->efer = c->efer;
+	st->dr7 = c->dr[7];
+	memcpy(st->pdpte, c->pdpte, sizeof(st->pdpte));
+	for (int k = 0; k < 6; k++)
+		seg_state(&c->seg[k], &st->seg[k]);
+	seg_state(&c->ldtr, &st->ldtr);
+	seg_state(&c->tr, &st->tr);
+	st->gdtr.base = c->gdtr.base;
+	st->gdtr.limit = c->gdtr.limit;
+	st->idtr.base = c->idtr.base;
+	st->idtr.limit = c->idtr.limit;
 }
 
 static int soft_getdesc(void *vmi, int vcpu, int reg, struct seg_desc *d)
@@ -379,7 +403,7 @@ const struct vmm_ops vmm_ops_soft = {
     .vcpu_reset = soft_vcpu_reset,
     .vmrun = soft_run,
     .getreg = soft_getreg,
-    .getregs = soft_getregs,
+    .get_state = soft_get_state,
     .setreg = soft_setreg,
     .getdesc = soft_getdesc,
     .setdesc = soft_setdesc,

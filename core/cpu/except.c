@@ -79,12 +79,45 @@ static uint64_t desc_base(uint64_t d)
 }
 
 /*
+ * The fault-class exceptions of SDM vol. 3 table 6-1.  When one of them
+ * calls its handler, the EFLAGS image pushed has RF set (SDM vol. 3
+ * 17.3.1.1), so that the IRET that restarts the faulting instruction does
+ * not take an instruction breakpoint on it again.  #DB (a fault only for
+ * instruction breakpoints, which push RF as it is), the traps, the aborts
+ * (#DF, #MC) and interrupts push RF as it is.
+ */
+static bool pushes_rf_set(unsigned vector)
+{
+	switch (vector) {
+	case IDT_DE:
+	case IDT_BR:
+	case IDT_UD:
+	case IDT_NM:
+	case IDT_FPUGP: /* coprocessor segment overrun */
+	case IDT_TS:
+	case IDT_NP:
+	case IDT_SS:
+	case IDT_GP:
+	case IDT_PF:
+	case IDT_MF:
+	case IDT_AC:
+	case IDT_XF:
+	case 20: /* #VE */
+	case 21: /* #CP */
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
  * Protected-mode and IA-32e delivery through an interrupt or trap gate,
  * to the same privilege level or to ring 0 (stack from the TSS, SDM 6.12.1).
- * Task gates are not supported yet and give #GP.
+ * Task gates are not supported yet and give #GP.  'fault': the event is a
+ * fault-class exception, whose pushed EFLAGS have RF set (pushes_rf_set).
  */
 static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t err, uint64_t ret_ip,
-                        bool ext)
+                        bool ext, bool fault)
 {
 	bool lm = (c->efer & EFER_LMA) != 0;
 	unsigned gsz = lm ? 16 : 8;
@@ -128,7 +161,7 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 		return cpu_raise(c, IDT_NP, true, (sel & ~3u) | ext);
 	bool conforming = (d >> 42) & 1;
 	unsigned new_cpl = conforming ? (unsigned)c->cpl : cdpl;
-	uint64_t rflags = cpu_get_rflags(c);
+	uint64_t rflags = cpu_get_rflags(c) | (fault ? RF_RF : 0);
 	uint16_t old_ss = c->seg[SEG_SS].sel, old_cs = c->seg[SEG_CS].sel;
 	uint64_t old_sp = c->gpr[4].q;
 	unsigned ist = lm ? (unsigned)((lo >> 32) & 7) : 0; /* 64-bit gate's IST field */
@@ -226,13 +259,14 @@ static void snapshot_restore(struct cpu *c, const struct delivery_snapshot *s)
 }
 
 /* Deliver one event from return address ret_ip; 0 when done, EXEC_STOP
- * (state unchanged) when something stopped it. */
+ * (state unchanged) when something stopped it.  The real-mode frame holds
+ * only FLAGS' low 16 bits, so RF is never in it. */
 static int deliver(struct cpu *c, unsigned vector, bool has_err, uint32_t err, bool ext,
-                   uint64_t ret_ip)
+                   uint64_t ret_ip, bool fault)
 {
 	struct delivery_snapshot snap;
 	snapshot_take(c, &snap);
-	int r = (c->cr0 & CR0_PE) ? deliver_prot(c, vector, has_err, err, ret_ip, ext)
+	int r = (c->cr0 & CR0_PE) ? deliver_prot(c, vector, has_err, err, ret_ip, ext, fault)
 	                          : deliver_real(c, vector, ret_ip);
 	if (r)
 		snapshot_restore(c, &snap);
@@ -250,7 +284,8 @@ int cpu_deliver_pending(struct cpu *c)
 	for (;;) {
 		struct pending_exception first = c->exc;
 		c->stop = STOP_NONE;
-		if (deliver(c, first.vector, first.has_error, first.error, true, c->rip) == 0) {
+		if (deliver(c, first.vector, first.has_error, first.error, true, c->rip,
+		            pushes_rf_set(first.vector)) == 0) {
 			c->exc_pending = false;
 			c->stop = STOP_NONE;
 			return 0;
@@ -273,10 +308,16 @@ int cpu_deliver_pending(struct cpu *c)
 	}
 }
 
-/* INT n / INT3 / INTO: a software event, returning after the instruction. */
+/*
+ * INT n / INT3 / INTO: a software event, returning after the instruction.
+ * RF is cleared at the start of the instruction, so the frame has RF clear
+ * (SDM vol. 3 17.3.1.1, "software-generated interrupts"), even when the
+ * IRET that returned to it had loaded RF set.
+ */
 int cpu_soft_interrupt(struct cpu *c, unsigned vector, uint64_t next_rip)
 {
-	if (deliver(c, vector, false, 0, false, next_rip))
+	c->rflags &= ~(uint64_t)RF_RF;
+	if (deliver(c, vector, false, 0, false, next_rip, false))
 		return EXEC_STOP;
 	return EXEC_JUMP;
 }

@@ -382,16 +382,12 @@ int vm_get_register(struct vm *vm, int vcpu, int reg, uint64_t *retval);
 int vm_set_register(struct vm *vm, int vcpu, int reg, uint64_t val);
 /*
  * Several registers at once (bhyve added vm_get_register_set in 2016):
- * EINVAL and nothing read if any register number is out of range.  The
- * _partial form reads what it can and sets ok[k] per register (softvmm
- * extension, for digests of the whole state).
+ * EINVAL and nothing read if any register number is out of range.
  */
 int vm_get_register_set(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
                         uint64_t *regvals);
 int vm_set_register_set(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
                         uint64_t *regvals);
-int vm_get_register_set_partial(struct vm *vm, int vcpu, unsigned int count, const int *regnums,
-                                uint64_t *regvals, int *ok);
 int vm_get_seg_desc(struct vm *vm, int vcpu, int reg, struct seg_desc *ret_desc);
 int vm_set_seg_desc(struct vm *vm, int vcpu, int reg, struct seg_desc *desc);
 
@@ -457,6 +453,31 @@ void vm_copyout(struct vm *vm, int vcpuid, const void *kaddr, struct vm_copyinfo
  */
 int vm_gla2gpa(struct vm *vm, int vcpuid, struct vm_guest_paging *paging, uint64_t gla, int prot,
                uint64_t *gpa);
+
+/*
+ * softvmm extension: the vcpu's architectural state in one call, for
+ * digests and for comparing two runs or two backends.  A fixed layout with
+ * explicit padding (always zero), pinned in vmm_abi.h, so its bytes can be
+ * hashed or compared directly.
+ */
+struct vm_seg_state {
+	uint64_t base;
+	uint32_t limit;
+	uint32_t access; /* struct seg_desc access layout; 0 for GDTR/IDTR */
+	uint16_t sel;    /* 0 for GDTR/IDTR */
+	uint16_t pad[3];
+};
+
+struct vm_vcpu_state {
+	uint64_t gpr[16]; /* RAX RCX RDX RBX RSP RBP RSI RDI R8 .. R15 (encoding order) */
+	uint64_t rip, rflags;
+	uint64_t cr0, cr2, cr3, cr4, cr8, efer;
+	uint64_t dr7;
+	uint64_t pdpte[4];
+	struct vm_seg_state seg[6]; /* ES CS SS DS FS GS */
+	struct vm_seg_state ldtr, tr, gdtr, idtr;
+};
+int vm_get_vcpu_state(struct vm *vm, int vcpu, struct vm_vcpu_state *state);
 
 /* softvmm extension: the vcpu's paging state, as an exit reports it. */
 int vm_get_guest_paging(struct vm *vm, int vcpuid, struct vm_guest_paging *paging);

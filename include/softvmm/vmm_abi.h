@@ -59,6 +59,10 @@ _Static_assert(offsetof(struct vm_guest_paging, cpl) == 8, "struct vm_guest_pagi
 _Static_assert(offsetof(struct vm_guest_paging, paging_mode) == 16,
                "struct vm_guest_paging layout");
 
+_Static_assert(sizeof(struct vm_seg_state) == 24, "struct vm_seg_state layout");
+_Static_assert(sizeof(struct vm_vcpu_state) == 16 * 8 + 2 * 8 + 6 * 8 + 8 + 4 * 8 + 10 * 24,
+               "struct vm_vcpu_state has no hidden padding");
+_Static_assert(offsetof(struct vm_vcpu_state, seg) == 232, "struct vm_vcpu_state layout");
 _Static_assert(VM_EXITCODE_TASK_SWITCH == 16 && VM_EXITCODE_MAX == 17, "vm_exitcode values");
 _Static_assert(VM_REG_LAST == 38, "vm_reg_name values");
 _Static_assert(VM_CAP_MAX == 5, "vm_cap_type values");
