@@ -82,6 +82,8 @@ static int soft_run(void *vmi, int vcpu, uint64_t rip, struct vm_exit *vme)
 	 * retired at the exit, and is taken back if the caller restarts it. */
 	if (s->resume_counts[vcpu] && rip != s->resume_rip[vcpu])
 		c->icount--;
+	else if (s->resume_counts[vcpu])
+		c->rflags &= ~(uint64_t)RF_RF; /* the caller completed the instruction */
 	c->rip = rip;
 	int r = cpu_run(c, vme);
 	s->resume_counts[vcpu] = vme->inst_length > 0;

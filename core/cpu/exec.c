@@ -188,8 +188,16 @@ int cpu_run(struct cpu *c, struct vm_exit *vme)
 			budget = c->insn_limit - c->icount;
 		}
 		struct block *b = find_block(c);
-		if (b)
+		if (b && unlikely(c->rflags & RF_RF)) {
+			/* RF (set by IRET or by a fault's delivery) lasts until an
+			 * instruction completes (SDM vol. 3 17.3.1.1): run one, alone. */
+			uint64_t before = c->icount;
+			run_block(c, b, 1);
+			if (c->icount != before)
+				c->rflags &= ~(uint64_t)RF_RF;
+		} else if (b) {
 			run_block(c, b, budget);
+		}
 		switch (c->stop) {
 		case STOP_NONE:
 			continue;
