@@ -7,6 +7,8 @@ CTEST        ?= ctest
 JOBS         ?= 2
 PREFIX       ?= /usr/local
 FUZZ_SECONDS ?= 60
+# fuzz_decode (decoder and records) or fuzz_run (whole hostile guests)
+FUZZER       ?= fuzz_decode
 PEERS        ?=
 
 DEPS = sh scripts/deps.sh
@@ -38,7 +40,8 @@ check: deps
 	$(CMAKE) --build build-check -j$(JOBS)
 	$(CTEST) --test-dir build-check --output-on-failure -j$(JOBS)
 	@if command -v clang >/dev/null 2>&1; then \
-		$(MAKE) fuzz-smoke FUZZ_SECONDS=10; \
+		$(MAKE) fuzz-smoke FUZZ_SECONDS=10 FUZZER=fuzz_decode && \
+		$(MAKE) fuzz-smoke FUZZ_SECONDS=10 FUZZER=fuzz_run; \
 	else \
 		echo "softvmm: clang not found; skipping the fuzz smoke" >&2; \
 	fi
@@ -57,11 +60,11 @@ bench:
 fuzz-smoke: deps
 	CC=clang $(CMAKE) -S . -B build-fuzz -DSOFTVMM_FUZZ=ON -DSOFTVMM_TESTS=OFF \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo
-	$(CMAKE) --build build-fuzz -j$(JOBS) --target fuzz_decode
+	$(CMAKE) --build build-fuzz -j$(JOBS) --target $(FUZZER)
 	rm -rf build-fuzz/corpus-work
 	mkdir -p build-fuzz/corpus-work build-fuzz/artifacts
 	cp -R fuzz/corpus/decode/. build-fuzz/corpus-work/
-	./build-fuzz/fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	./build-fuzz/fuzz/$(FUZZER) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 		-artifact_prefix=build-fuzz/artifacts/ build-fuzz/corpus-work fuzz/corpus/decode
 
 install: all
