@@ -186,8 +186,7 @@ int vm_get_vcpu_state(struct vm *vm, int vcpu, struct vm_vcpu_state *state)
 {
 	if (!vcpu_valid(vm, vcpu) || !state)
 		return EINVAL;
-	memset(state, 0, sizeof(*state));
-	vm->ops->get_state(vm->vmi, vcpu, state);
+	vm->ops->get_state(vm->vmi, vcpu, state); /* fills every byte, padding included */
 	return 0;
 }
 

@@ -25,9 +25,6 @@
  *                  u32 reason, paging
  *     any other    nothing
  *   u8 handled
- *   struct vm_vcpu_state from vm_get_vcpu_state, its bytes as they are
- *   (fixed layout, explicit zero padding, pinned in softvmm/vmm_abi.h;
- *   all zero if the call fails)
  *
  *   paging    = u64 cr3, i32 cpl, u32 cpu_mode, u32 paging_mode
  *   seg_desc  = u64 base, u32 limit, u32 access
@@ -40,8 +37,12 @@
  *               i64 immediate, u8 decoded, u8 op_byte, u8 op_type,
  *               u16 op_flags
  *
- * The digest of a stream is d_0 = 0, d_(k+1) = XXH3_64bits_withSeed(record_k, d_k):
- * each record is built in a local buffer and hashed with one call.
+ * The digest of a stream is d_0 = 0 and, for exit k,
+ *   e_k     = XXH3_64bits_withSeed(record_k, d_k)
+ *   d_(k+1) = XXH3_64bits_withSeed(state_k, e_k)
+ * where state_k is the struct vm_vcpu_state vm_get_vcpu_state gives at the
+ * exit, hashed as its bytes (fixed layout, explicit zero padding, pinned in
+ * softvmm/vmm_abi.h; all zero if the call fails).
  */
 #include <softvmm/trace.h>
 
@@ -57,7 +58,7 @@
  * at once and advance by the field's size.
  */
 #define RECORD_PAYLOAD_MAX 128
-#define RECORD_MAX         (16 + RECORD_PAYLOAD_MAX + 1 + sizeof(struct vm_vcpu_state))
+#define RECORD_MAX         (16 + RECORD_PAYLOAD_MAX + 1)
 #define RECORD_SLACK       8
 
 /*
@@ -256,17 +257,6 @@ static unsigned char *put_payload(unsigned char *p, const struct vm_exit *vme)
 #error "the digest hashes struct vm_vcpu_state as little-endian bytes"
 #endif
 
-/* The state as vm_get_vcpu_state gives it: a padding-free fixed layout
- * (vmm_abi.h), so its bytes go in as they are on a little-endian host. */
-static unsigned char *put_vcpu_state(unsigned char *p, struct vm *vm, int vcpu)
-{
-	struct vm_vcpu_state st;
-	if (vm_get_vcpu_state(vm, vcpu, &st) != 0)
-		memset(&st, 0, sizeof(st));
-	memcpy(p, &st, sizeof(st));
-	return p + sizeof(st);
-}
-
 void exit_digest_init(struct exit_digest *d)
 {
 	d->exits = 0;
@@ -288,8 +278,13 @@ void exit_digest_add(struct exit_digest *d, struct vm *vm, int vcpu, const struc
 	p = put_u64(p, vme->rip);
 	p = put_payload(p, vme);
 	p = put_u8(p, handled ? 1 : 0);
-	p = put_vcpu_state(p, vm, vcpu);
 	d->hash = XXH3_64bits_withSeed(record, (size_t)(p - record), d->hash);
+	/* The state's bytes as they are: a padding-free fixed layout
+	 * (vmm_abi.h), little-endian on every host this builds for. */
+	struct vm_vcpu_state st;
+	if (vm_get_vcpu_state(vm, vcpu, &st) != 0)
+		memset(&st, 0, sizeof(st));
+	d->hash = XXH3_64bits_withSeed(&st, sizeof(st), d->hash);
 	d->exits++;
 }
 

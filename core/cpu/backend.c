@@ -228,9 +228,10 @@ static void seg_state(const struct segreg *s, struct vm_seg_state *o)
 	o->limit = s->d.limit;
 	o->access = s->d.access;
 	o->sel = s->sel;
+	o->pad[0] = o->pad[1] = o->pad[2] = 0;
 }
 
-/* The whole state by direct copies (state is zeroed by the caller). */
+/* The whole state by direct copies; every byte is written, padding too. */
 static void soft_get_state(void *vmi, int vcpu, struct vm_vcpu_state *st)
 {
 	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
@@ -250,10 +251,8 @@ static void soft_get_state(void *vmi, int vcpu, struct vm_vcpu_state *st)
 		seg_state(&c->seg[k], &st->seg[k]);
 	seg_state(&c->ldtr, &st->ldtr);
 	seg_state(&c->tr, &st->tr);
-	st->gdtr.base = c->gdtr.base;
-	st->gdtr.limit = c->gdtr.limit;
-	st->idtr.base = c->idtr.base;
-	st->idtr.limit = c->idtr.limit;
+	st->gdtr = (struct vm_seg_state){.base = c->gdtr.base, .limit = c->gdtr.limit};
+	st->idtr = (struct vm_seg_state){.base = c->idtr.base, .limit = c->idtr.limit};
 }
 
 static int soft_getdesc(void *vmi, int vcpu, int reg, struct seg_desc *d)
