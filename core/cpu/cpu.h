@@ -472,6 +472,20 @@ static inline uint64_t cpu_ea(const struct cpu *c, const struct insn *i)
 	return a & size_mask(i->asz);
 }
 
+/*
+ * The r/m operand of a ModRM instruction: memory, or register 'reg' (r1 or
+ * r2 in the record's encoding), 'size' bytes.  0, or -1 with an exception
+ * or exit pending.
+ */
+static inline int cpu_read_rm(struct cpu *c, const struct insn *i, unsigned reg, unsigned size,
+                              uint64_t *v)
+{
+	if (i->flags & INSN_F_MEM)
+		return cpu_read(c, i->seg, cpu_ea(c, i), size, v);
+	*v = reg_read(c, reg, size);
+	return 0;
+}
+
 /* ---- stack ------------------------------------------------------------------ */
 
 static inline unsigned cpu_stack_size(const struct cpu *c)

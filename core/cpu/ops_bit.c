@@ -10,12 +10,8 @@
 static int op_bsx(struct cpu *c, const struct insn *i)
 {
 	uint64_t v;
-	if (i->flags & INSN_F_MEM) {
-		if (cpu_read(c, i->seg, cpu_ea(c, i), i->osz, &v))
-			return EXEC_STOP;
-	} else {
-		v = reg_read(c, i->r2, i->osz);
-	}
+	if (cpu_read_rm(c, i, i->r2, i->osz, &v))
+		return EXEC_STOP;
 	uint64_t f = cpu_get_rflags(c) & RF_ARITH & ~(uint64_t)RF_ZF;
 	if (v == 0) {
 		flags_set_arith(c, f | RF_ZF);

@@ -37,10 +37,7 @@ static int op_jcc(struct cpu *c, const struct insn *i)
 
 static int indirect_target(struct cpu *c, const struct insn *i, uint64_t *t)
 {
-	if (i->flags & INSN_F_MEM)
-		return cpu_read(c, i->seg, cpu_ea(c, i), i->osz, t);
-	*t = reg_read(c, i->r1, i->osz);
-	return 0;
+	return cpu_read_rm(c, i, i->r1, i->osz, t);
 }
 
 static int op_jmp_ind(struct cpu *c, const struct insn *i)

@@ -52,10 +52,7 @@ static unsigned slot(unsigned sz)
 /* Source operand of an extending move: size in i->sub. */
 static int ext_source(struct cpu *c, const struct insn *i, uint64_t *v)
 {
-	if (i->flags & INSN_F_MEM)
-		return cpu_read(c, i->seg, cpu_ea(c, i), i->sub, v);
-	*v = reg_read(c, i->r2, i->sub);
-	return 0;
+	return cpu_read_rm(c, i, i->r2, i->sub, v);
 }
 
 static int op_movzx(struct cpu *c, const struct insn *i)
@@ -103,12 +100,8 @@ static int op_cmov(struct cpu *c, const struct insn *i)
 {
 	uint64_t v;
 	/* The source is read (and may fault) whether or not the move happens. */
-	if (i->flags & INSN_F_MEM) {
-		if (cpu_read(c, i->seg, cpu_ea(c, i), i->osz, &v))
-			return EXEC_STOP;
-	} else {
-		v = reg_read(c, i->r2, i->osz);
-	}
+	if (cpu_read_rm(c, i, i->r2, i->osz, &v))
+		return EXEC_STOP;
 	if (cpu_cond(c, i->sub))
 		reg_write(c, i->r1, i->osz, v);
 	else if (i->osz == 4)

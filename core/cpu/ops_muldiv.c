@@ -10,10 +10,7 @@
 
 static int operand(struct cpu *c, const struct insn *i, uint64_t *v)
 {
-	if (i->flags & INSN_F_MEM)
-		return cpu_read(c, i->seg, cpu_ea(c, i), i->osz, v);
-	*v = reg_read(c, i->r1, i->osz);
-	return 0;
+	return cpu_read_rm(c, i, i->r1, i->osz, v);
 }
 
 static void set_cf_of(struct cpu *c, bool v)
@@ -62,12 +59,8 @@ static int op_imul_n(struct cpu *c, const struct insn *i)
 {
 	unsigned sz = i->osz;
 	uint64_t b;
-	if (i->flags & INSN_F_MEM) {
-		if (cpu_read(c, i->seg, cpu_ea(c, i), sz, &b))
-			return EXEC_STOP;
-	} else {
-		b = reg_read(c, i->sub == 3 ? i->r2 : i->r2, sz);
-	}
+	if (cpu_read_rm(c, i, i->r2, sz, &b))
+		return EXEC_STOP;
 	uint64_t a = i->sub == 3 ? i->imm : reg_read(c, i->r1, sz);
 	__int128 p = (__int128)sext(a, sz) * sext(b, sz);
 	uint64_t r = (uint64_t)p & size_mask(sz);

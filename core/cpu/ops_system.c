@@ -120,12 +120,8 @@ static int op_mov_from_cr(struct cpu *c, const struct insn *i)
 static int op_mov_to_sreg(struct cpu *c, const struct insn *i)
 {
 	uint64_t v;
-	if (i->flags & INSN_F_MEM) {
-		if (cpu_read(c, i->seg, cpu_ea(c, i), 2, &v))
-			return EXEC_STOP;
-	} else {
-		v = reg_read(c, i->r1, 2);
-	}
+	if (cpu_read_rm(c, i, i->r1, 2, &v))
+		return EXEC_STOP;
 	if (i->sub == SEG_CS)
 		return cpu_ud(c);
 	if (cpu_load_seg(c, i->sub, (uint16_t)v))
