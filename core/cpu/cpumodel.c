@@ -73,3 +73,28 @@ void cpu_model_cpuid(const struct cpu_model *m, uint32_t leaf, uint32_t subleaf,
 		}
 	}
 }
+
+bool cpu_model_has(const struct cpu_model *m, enum cpu_feature f)
+{
+	static const struct {
+		uint32_t leaf;
+		uint8_t reg; /* 0 EAX, 1 EBX, 2 ECX, 3 EDX */
+		uint8_t bit;
+	} where[FEAT_COUNT] = {
+	    [FEAT_POPCNT] = {1, 2, 23},        [FEAT_MOVBE] = {1, 2, 22},
+	    [FEAT_CX16] = {1, 2, 13},          [FEAT_CX8] = {1, 3, 8},
+	    [FEAT_LZCNT] = {0x80000001, 2, 5}, [FEAT_BMI1] = {7, 1, 3},
+	    [FEAT_BMI2] = {7, 1, 8},           [FEAT_ADX] = {7, 1, 19},
+	    [FEAT_RDPID] = {7, 2, 22},         [FEAT_RDTSCP] = {0x80000001, 3, 27},
+	};
+	if ((unsigned)f >= FEAT_COUNT)
+		return false;
+	uint32_t r[4];
+	cpu_model_cpuid(m, where[f].leaf, 0, r);
+	/* A leaf above the model's maximum returns another leaf's data: only
+	 * trust leaves the model lists. */
+	for (unsigned i = 0; i < m->nleaves; i++)
+		if (m->leaves[i].leaf == where[f].leaf)
+			return (r[where[f].reg] >> where[f].bit) & 1;
+	return false;
+}

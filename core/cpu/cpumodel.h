@@ -6,6 +6,7 @@
 #ifndef SOFTVMM_CORE_CPU_CPUMODEL_H
 #define SOFTVMM_CORE_CPU_CPUMODEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct cpuid_leaf {
@@ -25,6 +26,23 @@ struct cpu_model {
 
 const struct cpu_model *cpu_model_find(const char *name);
 const struct cpu_model *cpu_model_default(void);
+/* CPUID feature bits (leaf, register, bit) the soft CPU checks before it
+ * executes an instruction that needs them (#UD otherwise). */
+enum cpu_feature {
+	FEAT_POPCNT, /* 1.ECX[23] */
+	FEAT_MOVBE,  /* 1.ECX[22] */
+	FEAT_CX16,   /* 1.ECX[13] */
+	FEAT_CX8,    /* 1.EDX[8] */
+	FEAT_LZCNT,  /* 80000001.ECX[5] (ABM) */
+	FEAT_BMI1,   /* 7.0.EBX[3] */
+	FEAT_BMI2,   /* 7.0.EBX[8] */
+	FEAT_ADX,    /* 7.0.EBX[19] */
+	FEAT_RDPID,  /* 7.0.ECX[22] */
+	FEAT_RDTSCP, /* 80000001.EDX[27] */
+	FEAT_COUNT
+};
+bool cpu_model_has(const struct cpu_model *m, enum cpu_feature f);
+
 void cpu_model_cpuid(const struct cpu_model *m, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
 
 #endif
