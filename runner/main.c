@@ -36,6 +36,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "run") == 0)
 		return run_command(argc - 1, argv + 1);
+	if (strcmp(argv[1], "cpu") == 0)
+		return runner_cpu_command(argc - 1, argv + 1);
 	fprintf(stderr, "softvmm: unknown command '%s' (see softvmm --help)\n", argv[1]);
 	return RUNNER_EXIT_USAGE;
 }

@@ -91,4 +91,7 @@ void runner_print_usage(FILE *f);
  */
 int runner_run_image(const struct runner_options *o, struct runner_result *r);
 
+/* `softvmm cpu list|show NAME` (argv[0] is "cpu"); returns the exit status. */
+int runner_cpu_command(int argc, char **argv);
+
 #endif

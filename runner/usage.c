@@ -3,6 +3,8 @@
 
 static const char usage_text[] =
     "usage: softvmm run [OPTIONS] IMAGE\n"
+    "       softvmm cpu list             the CPU models --cpu accepts\n"
+    "       softvmm cpu show NAME        one model: vendor, features, CPUID leaves\n"
     "       softvmm --help\n"
     "\n"
     "Run the flat binary guest IMAGE on softvmm's software x86 CPU (one vcpu),\n"

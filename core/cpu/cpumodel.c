@@ -1,7 +1,10 @@
 /* The CPU model table (see cpumodel.h). */
 #include "core/cpu/cpumodel.h"
 
+#include <errno.h>
 #include <string.h>
+
+#include "softvmm/vmm.h"
 
 /* "GenuineIntel" / "AuthenticAMD" as CPUID leaf 0 returns them in EBX, EDX, ECX. */
 #define INTEL_VENDOR 0x756e6547, 0x6c65746e, 0x49656e69
@@ -30,15 +33,20 @@ static const struct cpuid_leaf baseline_amd[] = {
 #define CR4_BASELINE 0x000006ffull /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
 
 static const struct cpu_model models[] = {
-    {"x86-64-intel", "Intel x86-64 baseline (default)", "intel", 39, CR4_BASELINE, baseline_intel,
-     sizeof(baseline_intel) / sizeof(baseline_intel[0])},
-    {"x86-64-amd", "AMD x86-64 baseline", "amd", 40, CR4_BASELINE, baseline_amd,
+    {"x86-64-intel", "Intel x86-64 baseline (default)", "intel", 1, 39, CR4_BASELINE,
+     baseline_intel, sizeof(baseline_intel) / sizeof(baseline_intel[0])},
+    {"x86-64-amd", "AMD x86-64 baseline", "amd", 1, 40, CR4_BASELINE, baseline_amd,
      sizeof(baseline_amd) / sizeof(baseline_amd[0])},
 };
 
 const struct cpu_model *cpu_model_default(void)
 {
 	return &models[0];
+}
+
+const struct cpu_model *cpu_model_at(unsigned index)
+{
+	return index < sizeof(models) / sizeof(models[0]) ? &models[index] : NULL;
 }
 
 const struct cpu_model *cpu_model_find(const char *name)
@@ -97,4 +105,46 @@ bool cpu_model_has(const struct cpu_model *m, enum cpu_feature f)
 		if (m->leaves[i].leaf == where[f].leaf)
 			return (r[where[f].reg] >> where[f].bit) & 1;
 	return false;
+}
+
+static void model_info(const struct cpu_model *m, struct vm_cpu_model_info *info)
+{
+	info->name = m->name;
+	info->description = m->description;
+	info->vendor_profile = m->vendor_profile;
+	info->version = m->version;
+	info->maxphyaddr = m->maxphyaddr;
+}
+
+int vm_cpu_model_get(unsigned index, struct vm_cpu_model_info *info)
+{
+	const struct cpu_model *m = cpu_model_at(index);
+	if (!info)
+		return EINVAL;
+	if (!m)
+		return ENOENT;
+	model_info(m, info);
+	return 0;
+}
+
+int vm_cpu_model_find(const char *name, struct vm_cpu_model_info *info)
+{
+	if (!name || !info)
+		return EINVAL;
+	const struct cpu_model *m = cpu_model_find(name);
+	if (!m)
+		return ENOENT;
+	model_info(m, info);
+	return 0;
+}
+
+int vm_cpu_model_cpuid(const char *name, uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
+{
+	if (!name || !regs)
+		return EINVAL;
+	const struct cpu_model *m = cpu_model_find(name);
+	if (!m)
+		return ENOENT;
+	cpu_model_cpuid(m, leaf, subleaf, regs);
+	return 0;
 }

@@ -18,6 +18,7 @@ struct cpu_model {
 	const char *name;
 	const char *description;
 	const char *vendor_profile; /* "intel" or "amd": undefined-flag rules */
+	unsigned version;
 	unsigned maxphyaddr;
 	uint64_t cr4_allowed;
 	const struct cpuid_leaf *leaves;
@@ -26,6 +27,7 @@ struct cpu_model {
 
 const struct cpu_model *cpu_model_find(const char *name);
 const struct cpu_model *cpu_model_default(void);
+const struct cpu_model *cpu_model_at(unsigned index);
 /* CPUID feature bits (leaf, register, bit) the soft CPU checks before it
  * executes an instruction that needs them (#UD otherwise). */
 enum cpu_feature {

@@ -517,6 +517,23 @@ int vm_foreach_unimplemented(struct vm *vm, int vcpuid,
  */
 int vm_set_insn_limit(struct vm *vm, int vcpu, uint64_t limit);
 
+/*
+ * softvmm extension: the CPU model table (vm_config.cpu_model names one).
+ * vm_cpu_model_get fills *info for index 0, 1, ... and returns ENOENT past
+ * the last; vm_cpu_model_cpuid gives what CPUID returns on that model
+ * (EAX, EBX, ECX, EDX), ENOENT for an unknown name.
+ */
+struct vm_cpu_model_info {
+	const char *name;
+	const char *description;
+	const char *vendor_profile; /* "intel" or "amd": rules for undefined results */
+	unsigned version;           /* bumped whenever what the guest sees changes */
+	unsigned maxphyaddr;
+};
+int vm_cpu_model_get(unsigned index, struct vm_cpu_model_info *info);
+int vm_cpu_model_find(const char *name, struct vm_cpu_model_info *info);
+int vm_cpu_model_cpuid(const char *name, uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);
+
 /* softvmm extension: names for printing. */
 const char *vm_exitcode_name(enum vm_exitcode code);
 const char *vm_reg_name_str(enum vm_reg_name reg);
