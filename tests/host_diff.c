@@ -29,6 +29,23 @@ static int map_first_gib(void)
 	return 0;
 }
 
+/* 64-bit mode on the tables above; an IDT of limit 0, so any exception
+ * ends in a triple fault (the run then reports SUSPENDED). */
+static void enter_long_mode(void)
+{
+	struct seg_desc cs = {0, 0xffffffff, 0xa09b}, ds = {0, 0xffffffff, 0xc093};
+	struct seg_desc idt = {0, 0, 0};
+	vm_set_register(vm, 0, VM_REG_GUEST_CR3, PML4);
+	vm_set_register(vm, 0, VM_REG_GUEST_CR4, 0x20);       /* PAE */
+	vm_set_register(vm, 0, VM_REG_GUEST_EFER, 0x500);     /* LME LMA */
+	vm_set_register(vm, 0, VM_REG_GUEST_CR0, 0x80000011); /* PG PE ET */
+	vm_set_seg_desc(vm, 0, VM_REG_GUEST_CS, &cs);
+	for (int r = VM_REG_GUEST_ES; r <= VM_REG_GUEST_GS; r++)
+		if (r != VM_REG_GUEST_CS)
+			vm_set_seg_desc(vm, 0, r, &ds);
+	vm_set_seg_desc(vm, 0, VM_REG_GUEST_IDTR, &idt);
+}
+
 int hd_open(void)
 {
 	int e = vm_create("host-diff", NULL, &vm);
@@ -40,16 +57,21 @@ int hd_open(void)
 		e = map_first_gib();
 	if (e)
 		return e;
-	struct seg_desc cs = {0, 0xffffffff, 0xa09b}, ds = {0, 0xffffffff, 0xc093};
-	vm_set_register(vm, 0, VM_REG_GUEST_CR3, PML4);
-	vm_set_register(vm, 0, VM_REG_GUEST_CR4, 0x20);       /* PAE */
-	vm_set_register(vm, 0, VM_REG_GUEST_EFER, 0x500);     /* LME LMA */
-	vm_set_register(vm, 0, VM_REG_GUEST_CR0, 0x80000011); /* PG PE ET */
-	vm_set_seg_desc(vm, 0, VM_REG_GUEST_CS, &cs);
-	for (int r = VM_REG_GUEST_ES; r <= VM_REG_GUEST_GS; r++)
-		if (r != VM_REG_GUEST_CS)
-			vm_set_seg_desc(vm, 0, r, &ds);
+	enter_long_mode();
 	return 0;
+}
+
+/* After a triple fault the vcpu is suspended: start it again from reset. */
+static int revive(void)
+{
+	if (vm_suspended_cpus(vm) == 0)
+		return 0;
+	int e = vm_reinit(vm);
+	if (!e)
+		e = vm_activate_cpu(vm, 0);
+	if (!e)
+		enter_long_mode();
+	return e;
 }
 
 void hd_close(void)
@@ -61,6 +83,10 @@ void hd_close(void)
 int hd_run(const uint8_t *code, unsigned n, struct hd_regs *r)
 {
 	void *ck;
+	if (revive() != 0) {
+		snprintf(hd_error, sizeof(hd_error), "cannot restart the vcpu");
+		return -1;
+	}
 	uint8_t *p = vm_gpa_hold(vm, CODE, 16, VM_PROT_WRITE, &ck);
 	if (!p || n > 15) {
 		snprintf(hd_error, sizeof(hd_error), "cannot place %u code bytes", n);

@@ -25,7 +25,8 @@ void hd_close(void);
 /*
  * Run code (one instruction of n bytes) with *r as input; on return *r
  * holds the registers after it.  0, or -1 with a message in hd_error if
- * the instruction did not retire as the only one.
+ * the instruction did not retire as the only one (an exception triple-
+ * faults: there is no IDT; the next hd_run starts the vcpu afresh).
  */
 int hd_run(const uint8_t *code, unsigned n, struct hd_regs *r);
 extern char hd_error[128];

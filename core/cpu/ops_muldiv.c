@@ -95,7 +95,12 @@ static int op_div(struct cpu *c, const struct insn *i)
 		unsigned nb = sz * 16;
 		__int128 sn = nb == 128 ? (__int128)n : (__int128)(n << (128 - nb)) >> (128 - nb);
 		__int128 sd = sext(d, sz);
-		if (sd == -1 && sn == -((__int128)1 << (nb - 1)))
+		/* The most negative dividend over -1 overflows any quotient size
+		 * (and the host's own 128-bit division). */
+		__int128 most_negative = (__int128)((unsigned __int128)1 << (nb - 1));
+		if (nb < 128)
+			most_negative = -((__int128)1 << (nb - 1));
+		if (sd == -1 && sn == most_negative)
 			return cpu_raise(c, IDT_DE, false, 0);
 		__int128 qq = sn / sd, rr = sn % sd;
 		__int128 lim = (__int128)1 << (sz * 8 - 1);
