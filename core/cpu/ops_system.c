@@ -342,6 +342,24 @@ static int op_rdtsc(struct cpu *c, const struct insn *i)
 	return EXEC_NEXT;
 }
 
+/* RDTSCP: the TSC and IA32_TSC_AUX in ECX (SDM RDTSCP). */
+static int op_rdtscp(struct cpu *c, const struct insn *i)
+{
+	(void)i;
+	uint64_t t = c->icount + c->tsc_offset;
+	c->gpr[0].q = (uint32_t)t;
+	c->gpr[2].q = t >> 32;
+	c->gpr[1].q = (uint32_t)c->msr_tsc_aux;
+	return EXEC_NEXT;
+}
+
+/* RDPID r: IA32_TSC_AUX, zero-extended (SDM RDPID). */
+static int op_rdpid(struct cpu *c, const struct insn *i)
+{
+	reg_write(c, i->r1, c->mode == MODE_LONG64 ? 8 : 4, (uint32_t)c->msr_tsc_aux);
+	return EXEC_NEXT;
+}
+
 static int op_invlpg(struct cpu *c, const struct insn *i)
 {
 	if (c->cpl != 0)
@@ -437,6 +455,15 @@ bool lower_system(struct lower *l)
 		return true;
 	case ZYDIS_MNEMONIC_RDTSC:
 		i->fn = op_rdtsc;
+		return true;
+	/* Instructions the CPU model must advertise; #UD otherwise (SDM vol. 2
+	 * "Feature flag" rows). */
+	case ZYDIS_MNEMONIC_RDTSCP:
+		i->fn = cpu_model_has(l->model, FEAT_RDTSCP) ? op_rdtscp : op_ud;
+		return true;
+	case ZYDIS_MNEMONIC_RDPID:
+		i->r1 = (uint8_t)lower_gpr_index(l->op[0].reg.value);
+		i->fn = cpu_model_has(l->model, FEAT_RDPID) ? op_rdpid : op_ud;
 		return true;
 	case ZYDIS_MNEMONIC_INVLPG:
 		i->fn = op_invlpg;
