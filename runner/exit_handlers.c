@@ -126,7 +126,8 @@ static enum vmexit_action vmexit_vmx(struct runner_state *rs, struct vm_exit *vm
 
 /*
  * bhyverun.c:vmexit_bogus restarts.  softvmm's one source of BOGUS is the
- * instruction limit (vm_set_insn_limit); any other BOGUS restarts as in bhyve.
+ * instruction limit (vm_set_insn_limit: instructions retired plus exceptions
+ * delivered); any other BOGUS restarts as in bhyve.
  */
 static enum vmexit_action vmexit_bogus(struct runner_state *rs, struct vm_exit *vme)
 {
@@ -134,7 +135,7 @@ static enum vmexit_action vmexit_bogus(struct runner_state *rs, struct vm_exit *
 	uint64_t limit = rs->opts->max_insns;
 	struct vm_vcpu_stats stats;
 	if (limit != 0 && vm_get_stats(rs->vm, rs->vcpu, &stats) == 0 &&
-	    stats.insns_retired >= limit) {
+	    stats.insns_retired + stats.events_delivered >= limit) {
 		fprintf(rs->opts->diag, "softvmm: instruction limit reached\n");
 		return end_run(rs, RUNNER_EXIT_INSN_LIMIT);
 	}

@@ -48,6 +48,7 @@ int report_stats(FILE *f, struct vm *vm, int vcpu, double wall_seconds)
 		return err;
 	}
 	stat_u64(f, "instructions retired", s.insns_retired);
+	stat_u64(f, "events delivered", s.events_delivered);
 	stat_exit_counts(f, &s);
 	stat_u64(f, "block lookups", s.block_lookups);
 	stat_u64(f, "decode-cache hits", s.block_lookups - s.block_misses);

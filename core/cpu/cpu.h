@@ -193,8 +193,11 @@ struct cpu {
 	bool exc_pending;
 	struct vm_exit *exit;   /* where an exit is written */
 	const struct insn *cur; /* the instruction executing now */
-	uint64_t insn_limit;    /* stop when icount reaches it (0: none) */
-	int fault_depth;        /* 0 normal, 1 delivering, 2 delivering #DF */
+	uint64_t events;        /* exceptions delivered (not instructions) */
+	/* Stop when icount + events reaches it (0: none).  Events count too, so
+	 * that a guest stuck delivering a fault to itself still stops. */
+	uint64_t insn_limit;
+	int fault_depth; /* 0 normal, 1 delivering, 2 delivering #DF */
 
 	struct tlb tlb;
 	struct jcache_entry jcache[JCACHE_SIZE];

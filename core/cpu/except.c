@@ -288,6 +288,7 @@ int cpu_deliver_pending(struct cpu *c)
 		            pushes_rf_set(first.vector)) == 0) {
 			c->exc_pending = false;
 			c->stop = STOP_NONE;
+			c->events++;
 			return 0;
 		}
 		if (c->stop == STOP_EXIT)

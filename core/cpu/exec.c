@@ -180,12 +180,13 @@ int cpu_run(struct cpu *c, struct vm_exit *vme)
 	for (;;) {
 		uint64_t budget = ~0ull;
 		if (c->insn_limit) {
-			if (c->icount >= c->insn_limit) {
+			uint64_t used = c->icount + c->events;
+			if (used >= c->insn_limit) {
 				cpu_begin_exit(c, VM_EXITCODE_BOGUS, 0);
 				c->stop = STOP_NONE;
 				return 0;
 			}
-			budget = c->insn_limit - c->icount;
+			budget = c->insn_limit - used;
 		}
 		struct block *b = find_block(c);
 		if (b && unlikely(c->rflags & RF_RF)) {

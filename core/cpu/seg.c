@@ -381,6 +381,7 @@ void cpu_reset(struct cpu *c)
 	c->xcr0 = 1;
 	c->msr_pat = 0x0007040600070406ull;
 	c->icount = 0;
+	c->events = 0;
 	c->exc_pending = false;
 	c->stop = STOP_NONE;
 	c->cpl = 0;
