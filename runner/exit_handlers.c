@@ -135,7 +135,7 @@ static enum vmexit_action vmexit_bogus(struct runner_state *rs, struct vm_exit *
 	uint64_t limit = rs->opts->max_insns;
 	struct vm_vcpu_stats stats;
 	if (limit != 0 && vm_get_stats(rs->vm, rs->vcpu, &stats) == 0 &&
-	    stats.insns_retired + stats.events_delivered >= limit) {
+	    stats.insns_retired + stats.events_delivered + stats.partial_steps >= limit) {
 		fprintf(rs->opts->diag, "softvmm: instruction limit reached\n");
 		return end_run(rs, RUNNER_EXIT_INSN_LIMIT);
 	}

@@ -49,6 +49,7 @@ int report_stats(FILE *f, struct vm *vm, int vcpu, double wall_seconds)
 	}
 	stat_u64(f, "instructions retired", s.insns_retired);
 	stat_u64(f, "events delivered", s.events_delivered);
+	stat_u64(f, "partial REP steps", s.partial_steps);
 	stat_exit_counts(f, &s);
 	stat_u64(f, "block lookups", s.block_lookups);
 	stat_u64(f, "decode-cache hits", s.block_lookups - s.block_misses);

@@ -74,6 +74,11 @@ static int revive(void)
 	return e;
 }
 
+struct vm *hd_vm(void)
+{
+	return vm;
+}
+
 void hd_close(void)
 {
 	vm_destroy(vm);

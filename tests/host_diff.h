@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+struct vm;
+
 #define HD_CF    0x1ull
 #define HD_PF    0x4ull
 #define HD_AF    0x10ull
@@ -22,6 +24,8 @@ struct hd_regs {
 /* A vm in 64-bit mode with the first GiB identity-mapped; 0 or an errno. */
 int hd_open(void);
 void hd_close(void);
+/* The vm behind hd_run, for tests that set more state than struct hd_regs. */
+struct vm *hd_vm(void);
 /*
  * Run code (one instruction of n bytes) with *r as input; on return *r
  * holds the registers after it.  0, or -1 with a message in hd_error if

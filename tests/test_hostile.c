@@ -36,3 +36,23 @@ Test(hostile, an_exception_loop_ends_at_the_budget_with_bogus)
 	cr_assert_eq(st.insns_retired, setup);
 	cr_assert_eq(st.events_delivered, budget - setup);
 }
+
+/* A long REP is one instruction for the count (RDTSC, replay) however many
+ * chunks it runs in; each unfinished chunk is one step of the budget. */
+Test(hostile, a_long_rep_retires_once_and_counts_its_chunks_as_steps)
+{
+	cr_assert_eq(guest_open(&g, "rep_count"), 0, "%s", g.err);
+	struct vm_exit vme;
+	cr_assert_eq(guest_run(&g, &vme), 0, "%s", g.err);
+	cr_assert_eq(vme.exitcode, VM_EXITCODE_INOUT);
+	cr_assert_eq(vme.u.inout.port, 0xf4);
+	struct vm_vcpu_stats st;
+	cr_assert_eq(vm_get_stats(g.vm, 0, &st), 0);
+	cr_assert_eq(st.insns_retired, 7);
+	cr_assert_eq(st.partial_steps, 2, "10,000 iterations: two unfinished chunks of 4,096");
+	uint64_t rcx, rdi;
+	cr_assert_eq(vm_get_register(g.vm, 0, VM_REG_GUEST_RCX, &rcx), 0);
+	cr_assert_eq(vm_get_register(g.vm, 0, VM_REG_GUEST_RDI, &rdi), 0);
+	cr_assert_eq(rcx, 0);
+	cr_assert_eq(rdi, 0x8000 + 10000);
+}

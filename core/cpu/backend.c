@@ -322,6 +322,7 @@ static void soft_get_stats(void *vmi, int vcpu, struct vm_vcpu_stats *st)
 	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
 	st->insns_retired = c->icount;
 	st->events_delivered = c->events;
+	st->partial_steps = c->partial_steps;
 	st->block_lookups = c->stats.block_lookups;
 	st->block_misses = c->stats.block_misses;
 	st->insns_decoded = c->stats.insns_decoded;

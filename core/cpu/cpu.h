@@ -86,6 +86,9 @@ struct segreg {
 	/* Offsets an access may use: [lo, hi], precomputed from limit and
 	 * expand-down; in 64-bit mode lo = 0, hi = ~0 (no limit checks). */
 	uint64_t lo, hi;
+	/* The base an access adds: d.base, but 0 for CS, DS, ES and SS in
+	 * 64-bit mode (SDM vol. 1 3.4.2.1).  Kept by cpu_seg_bounds. */
+	uint64_t base;
 };
 
 struct dtr {
@@ -194,8 +197,10 @@ struct cpu {
 	struct vm_exit *exit;   /* where an exit is written */
 	const struct insn *cur; /* the instruction executing now */
 	uint64_t events;        /* exceptions delivered (not instructions) */
-	/* Stop when icount + events reaches it (0: none).  Events count too, so
-	 * that a guest stuck delivering a fault to itself still stops. */
+	uint64_t partial_steps; /* REP chunks that did not finish their instruction */
+	/* Stop when icount + events + partial_steps reaches it (0: none): a
+	 * guest stuck delivering a fault to itself, or in a REP with a huge
+	 * count, retires nothing yet must stop. */
 	uint64_t insn_limit;
 	int fault_depth; /* 0 normal, 1 delivering, 2 delivering #DF */
 
@@ -354,7 +359,7 @@ static inline int cpu_linear(struct cpu *c, int seg, uint64_t ea, unsigned size,
 	const struct segreg *s = &c->seg[seg];
 	if (unlikely(ea < s->lo || ea + (size - 1) > s->hi || ea + (size - 1) < ea))
 		return cpu_seg_fault(c, seg);
-	*la = (s->d.base + ea) & c->la_mask;
+	*la = (s->base + ea) & c->la_mask;
 	return 0;
 }
 

@@ -106,7 +106,7 @@ static inline struct jcache_entry *jcache_slot(struct cpu *c, uint64_t la)
 /* The block at CS:RIP, or NULL with c->stop set (fault or exit on fetch). */
 static struct block *find_block(struct cpu *c)
 {
-	uint64_t la = (c->seg[SEG_CS].d.base + c->rip) & c->la_mask;
+	uint64_t la = (c->seg[SEG_CS].base + c->rip) & c->la_mask;
 	struct jcache_entry *j = jcache_slot(c, la);
 	c->stats.block_lookups++;
 	if (likely(j->la == la && j->epoch == c->jepoch && j->mode == c->mode && j->b->valid))
@@ -180,7 +180,7 @@ int cpu_run(struct cpu *c, struct vm_exit *vme)
 	for (;;) {
 		uint64_t budget = ~0ull;
 		if (c->insn_limit) {
-			uint64_t used = c->icount + c->events;
+			uint64_t used = c->icount + c->events + c->partial_steps;
 			if (used >= c->insn_limit) {
 				cpu_begin_exit(c, VM_EXITCODE_BOGUS, 0);
 				c->stop = STOP_NONE;

@@ -272,9 +272,11 @@ static int msr_write(struct cpu *c, uint32_t msr, uint64_t v)
 		return 1;
 	case MSR_FSBASE:
 		c->seg[SEG_FS].d.base = v;
+		cpu_seg_bounds(c, &c->seg[SEG_FS]);
 		return 1;
 	case MSR_GSBASE:
 		c->seg[SEG_GS].d.base = v;
+		cpu_seg_bounds(c, &c->seg[SEG_GS]);
 		return 1;
 	case MSR_KGSBASE:
 		c->msr_kgsbase = v;
@@ -364,7 +366,7 @@ static int op_invlpg(struct cpu *c, const struct insn *i)
 {
 	if (c->cpl != 0)
 		return cpu_gp0(c);
-	uint64_t la = (c->seg[i->seg].d.base + cpu_ea(c, i)) & c->la_mask;
+	uint64_t la = (c->seg[i->seg].base + cpu_ea(c, i)) & c->la_mask;
 	tlb_flush_page(&c->tlb, la);
 	cpu_flush_jcache(c);
 	return next(c, i);

@@ -25,6 +25,8 @@ void cpu_flush_tlb(struct cpu *c)
 void cpu_seg_bounds(struct cpu *c, struct segreg *s)
 {
 	uint32_t a = s->d.access;
+	bool fs_gs = s == &c->seg[SEG_FS] || s == &c->seg[SEG_GS];
+	s->base = (c->mode == MODE_LONG64 && !fs_gs) ? 0 : s->d.base;
 	if (c->mode == MODE_LONG64) {
 		s->lo = 0;
 		s->hi = ~0ull;
@@ -382,6 +384,7 @@ void cpu_reset(struct cpu *c)
 	c->msr_pat = 0x0007040600070406ull;
 	c->icount = 0;
 	c->events = 0;
+	c->partial_steps = 0;
 	c->exc_pending = false;
 	c->stop = STOP_NONE;
 	c->cpl = 0;

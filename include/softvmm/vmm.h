@@ -494,7 +494,8 @@ void vm_set_exit_observer(struct vm *vm, vm_exit_observer_fn fn, void *arg);
 /* softvmm extension: per-vcpu counters (bhyve's vmm_stat, and the soft CPU's). */
 struct vm_vcpu_stats {
 	uint64_t insns_retired;
-	uint64_t events_delivered;                /* exceptions and interrupts delivered */
+	uint64_t events_delivered; /* exceptions and interrupts delivered */
+	uint64_t partial_steps;    /* REP chunks that ended without finishing the instruction */
 	uint64_t exits_handled[VM_EXITCODE_MAX];  /* handled inside the vmm */
 	uint64_t exits_returned[VM_EXITCODE_MAX]; /* returned by vm_run */
 	uint64_t block_lookups;                   /* translated blocks looked up */
@@ -512,9 +513,11 @@ int vm_foreach_unimplemented(struct vm *vm, int vcpuid,
 
 /*
  * softvmm extension: end vm_run once the vcpu has retired 'limit'
- * instructions in total, counting each exception delivered as one more
- * (0 = no limit): a guest stuck faulting at one instruction retires
- * nothing, yet must stop.  When the limit is reached vm_run returns a BOGUS
+ * instructions in total, counting as one more step each exception
+ * delivered and each 4096-iteration chunk of a REP string instruction that
+ * does not finish it (0 = no limit): a guest stuck faulting at one
+ * instruction, or in a REP with a huge count, retires nothing, yet must
+ * stop.  When the limit is reached vm_run returns a BOGUS
  * exit with inst_length 0: softvmm's only, deterministic, source of BOGUS
  * (bhyve's comes from host scheduling).
  */
