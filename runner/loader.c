@@ -1,6 +1,7 @@
 /* Guest loading; see loader.h. */
 #include "runner/loader.h"
 
+#include <stdbool.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,21 +107,35 @@ void image_free(struct guest_image *img)
 }
 
 /* vm_gpa_hold promises no more than one page (bhyve's rule), so copy page by page. */
-int guest_mem_write(struct vm *vm, uint64_t gpa, const void *src, size_t len)
+static int guest_mem_copy(struct vm *vm, uint64_t gpa, unsigned char *buf, size_t len,
+                          bool to_guest)
 {
-	const unsigned char *from = src;
 	while (len > 0) {
 		size_t in_page = GUEST_PAGE_SIZE - (gpa & (GUEST_PAGE_SIZE - 1));
 		size_t chunk = len < in_page ? len : in_page;
 		void *cookie;
-		void *to = vm_gpa_hold(vm, gpa, chunk, VM_PROT_WRITE, &cookie);
-		if (to == NULL)
+		unsigned char *hva =
+		    vm_gpa_hold(vm, gpa, chunk, to_guest ? VM_PROT_WRITE : VM_PROT_READ, &cookie);
+		if (hva == NULL)
 			return EFAULT;
-		memcpy(to, from, chunk);
+		if (to_guest)
+			memcpy(hva, buf, chunk);
+		else
+			memcpy(buf, hva, chunk);
 		vm_gpa_release(cookie);
 		gpa += chunk;
-		from += chunk;
+		buf += chunk;
 		len -= chunk;
 	}
 	return 0;
+}
+
+int guest_mem_write(struct vm *vm, uint64_t gpa, const void *src, size_t len)
+{
+	return guest_mem_copy(vm, gpa, (unsigned char *)(uintptr_t)src, len, true);
+}
+
+int guest_mem_read(struct vm *vm, uint64_t gpa, void *dst, size_t len)
+{
+	return guest_mem_copy(vm, gpa, dst, len, false);
 }

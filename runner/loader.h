@@ -29,5 +29,7 @@ void image_free(struct guest_image *img);
 
 /* Copy 'len' bytes into guest RAM at 'gpa'.  Returns 0, or EFAULT if any of it is not RAM. */
 int guest_mem_write(struct vm *vm, uint64_t gpa, const void *src, size_t len);
+/* Copy 'len' bytes out of guest RAM at 'gpa'.  Returns 0, or EFAULT if any of it is not RAM. */
+int guest_mem_read(struct vm *vm, uint64_t gpa, void *dst, size_t len);
 
 #endif

@@ -1,5 +1,6 @@
 /* Test support: load a guest, run it, record its exit stream (guest_helper.h). */
 #include "guest_helper.h"
+#include "runner/loader.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAGE_SIZE 4096ull
 
 /* Access rights in the VMCS layout of struct seg_desc (vmm.h). */
 #define ACC_DATA_RW  0x0093 /* present, S, read/write, accessed */
@@ -94,23 +94,10 @@ static void record_exit(void *arg, struct vm *vm, int vcpuid, const struct vm_ex
  */
 static int load_image(struct guest *g, const unsigned char *bytes, size_t len)
 {
-	uint64_t gpa = GUEST_LOAD_GPA;
-	size_t done = 0;
-	while (done < len) {
-		size_t chunk = PAGE_SIZE - ((gpa + done) & (PAGE_SIZE - 1));
-		if (chunk > len - done)
-			chunk = len - done;
-		void *cookie = NULL;
-		void *hva = vm_gpa_hold(g->vm, gpa + done, chunk, VM_PROT_WRITE, &cookie);
-		if (hva == NULL) {
-			set_err(g, "vm_gpa_hold(0x%" PRIx64 ", %zu) failed", gpa + done, chunk);
-			return EFAULT;
-		}
-		memcpy(hva, bytes + done, chunk);
-		vm_gpa_release(cookie);
-		done += chunk;
-	}
-	return 0;
+	int err = guest_mem_write(g->vm, GUEST_LOAD_GPA, bytes, len);
+	if (err)
+		set_err(g, "cannot copy %zu bytes to 0x%" PRIx64, len, (uint64_t)GUEST_LOAD_GPA);
+	return err;
 }
 
 struct seg_init {

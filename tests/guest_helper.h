@@ -23,6 +23,8 @@
 #include <softvmm/trace.h>
 #include <softvmm/vmm.h>
 
+#include "runner/loader.h" /* guest_mem_write, guest_mem_read */
+
 #define GUEST_LOAD_GPA  0x7c00ull
 #define GUEST_RAM_SIZE  (64ull << 20)
 #define GUEST_MAX_IMAGE (64u * 1024u) /* the bench convention's limit */

@@ -25,6 +25,7 @@
 #include <softvmm/vmm.h>
 
 #include "host_diff.h"
+#include "guest_helper.h"
 
 #if defined(__x86_64__)
 
@@ -61,38 +62,12 @@ static uint64_t frame_rip, frame_rflags; /* from the last exception's frame */
 
 static void gwrite(uint64_t gpa, const void *src, size_t len)
 {
-	const uint8_t *s = src;
-	while (len) {
-		size_t n = 4096 - (gpa & 0xfff);
-		if (n > len)
-			n = len;
-		void *ck;
-		uint8_t *p = vm_gpa_hold(vm, gpa, n, VM_PROT_WRITE, &ck);
-		cr_assert_not_null(p, "gpa %#llx", (unsigned long long)gpa);
-		memcpy(p, s, n);
-		vm_gpa_release(ck);
-		gpa += n;
-		s += n;
-		len -= n;
-	}
+	cr_assert_eq(guest_mem_write(vm, gpa, src, len), 0, "gpa %#llx", (unsigned long long)gpa);
 }
 
 static void gread(uint64_t gpa, void *dst, size_t len)
 {
-	uint8_t *d = dst;
-	while (len) {
-		size_t n = 4096 - (gpa & 0xfff);
-		if (n > len)
-			n = len;
-		void *ck;
-		const uint8_t *p = vm_gpa_hold(vm, gpa, n, VM_PROT_READ, &ck);
-		cr_assert_not_null(p, "gpa %#llx", (unsigned long long)gpa);
-		memcpy(d, p, n);
-		vm_gpa_release(ck);
-		gpa += n;
-		d += n;
-		len -= n;
-	}
+	cr_assert_eq(guest_mem_read(vm, gpa, dst, len), 0, "gpa %#llx", (unsigned long long)gpa);
 }
 
 static uint64_t gread64(uint64_t gpa)
@@ -231,7 +206,7 @@ static void host_run(const uint8_t *insn, unsigned n, struct regs *r)
  * al" to stop.  Returns NO_EXC if it retired, or the vector of the exception
  * it raised (frame_rip and frame_rflags then hold the exception frame).
  */
-static int guest_run(const uint8_t *insn, unsigned n, struct regs *r)
+static int run_bit_guest(const uint8_t *insn, unsigned n, struct regs *r)
 {
 	uint8_t code[20];
 	cr_assert_leq(n, 15u);
@@ -319,7 +294,7 @@ static void compare(const char *what, const uint8_t *insn, unsigned n, const str
 		g.rbx += gb;
 	}
 	host_run(insn, n, &h);
-	int v = guest_run(insn, n, &g);
+	int v = run_bit_guest(insn, n, &g);
 	cr_assert_eq(v, NO_EXC, "%s: exception %d at %#llx", what, v,
 	             (unsigned long long)frame_rip);
 	if (mem) {
@@ -343,7 +318,7 @@ static void expect_ud(const char *what, const uint8_t *insn, unsigned n)
 {
 	struct regs r = {.rbx = GMID, .rflags = 0x2};
 	uint64_t before = unimplemented_count();
-	int v = guest_run(insn, n, &r);
+	int v = run_bit_guest(insn, n, &r);
 	cr_expect_eq(v, 6, "%s: vector %d, wanted #UD", what, v);
 	cr_expect_eq(frame_rip, CODE, "%s: #UD at %#llx", what, (unsigned long long)frame_rip);
 	cr_expect_eq(unimplemented_count(), before, "%s: counted as unimplemented", what);
@@ -550,7 +525,7 @@ Test(bit_ops, bt_memory_offset_wraps_with_the_address_size)
 			            g = h;
 			g.rbx = 0xdead000000000000ull | (uint32_t)(GMID - d);
 			host_run(code, n, &h);
-			cr_assert_eq(guest_run(code, n, &g), NO_EXC, "%s%u: exception at %#llx",
+			cr_assert_eq(run_bit_guest(code, n, &g), NO_EXC, "%s%u: exception at %#llx",
 			             bt_name[op], size, (unsigned long long)frame_rip);
 			snprintf(what, sizeof(what), "addr32 %s%u", bt_name[op], size);
 			expect_buffers_equal(what);
@@ -574,7 +549,7 @@ Test(bit_ops, bts_on_a_read_only_page_faults_without_side_effects)
 	fill_buffers(99);
 	struct regs g = in;
 	g.rbx = RO_ALIAS + GMID;
-	cr_assert_eq(guest_run(code, sizeof(code), &g), 14);
+	cr_assert_eq(run_bit_guest(code, sizeof(code), &g), 14);
 	cr_expect_eq(frame_rip, CODE + 2);
 	cr_expect_eq(frame_rflags & ARITH, h.rflags & ARITH, "flags %#llx, after ADD %#llx",
 	             (unsigned long long)(frame_rflags & ARITH),
@@ -584,7 +559,7 @@ Test(bit_ops, bts_on_a_read_only_page_faults_without_side_effects)
 	uint8_t bt[] = {0x0f, 0xa3, 0x0b}; /* bt [rbx], ecx */
 	g = in;
 	g.rbx = RO_ALIAS + GMID;
-	cr_assert_eq(guest_run(bt, sizeof(bt), &g), NO_EXC);
+	cr_assert_eq(run_bit_guest(bt, sizeof(bt), &g), NO_EXC);
 	cr_expect_eq((g.rflags & CF) != 0, ((hbuf[BUFSZ / 2] >> 3) & 1) != 0);
 }
 
@@ -643,7 +618,7 @@ static void scan_case(const char *name, uint8_t pfx, const uint8_t *opc, unsigne
 	char what[96];
 	snprintf(what, sizeof(what), "%s%u %s %#llx flags-in %#llx", name, size,
 	         mem ? "mem" : "reg", (unsigned long long)src, (unsigned long long)fin);
-	int v = guest_run(code, n, &g);
+	int v = run_bit_guest(code, n, &g);
 	cr_assert_eq(v, NO_EXC, "%s: exception %d", what, v);
 	cr_expect_eq(g.rax, h.rax, "%s: rax %#llx, host %#llx", what, (unsigned long long)g.rax,
 	             (unsigned long long)h.rax);

@@ -54,38 +54,12 @@ static struct vm *vm;
 
 static void put(uint64_t gpa, const void *src, size_t len)
 {
-	const uint8_t *s = src;
-	while (len) {
-		size_t n = 4096 - (gpa & 0xfff);
-		if (n > len)
-			n = len;
-		void *ck;
-		uint8_t *p = vm_gpa_hold(vm, gpa, n, VM_PROT_WRITE, &ck);
-		cr_assert_not_null(p, "vm_gpa_hold(%#" PRIx64 ")", gpa);
-		memcpy(p, s, n);
-		vm_gpa_release(ck);
-		gpa += n;
-		s += n;
-		len -= n;
-	}
+	cr_assert_eq(guest_mem_write(vm, gpa, src, len), 0, "gpa %#" PRIx64, gpa);
 }
 
 static void get(uint64_t gpa, void *dst, size_t len)
 {
-	uint8_t *d = dst;
-	while (len) {
-		size_t n = 4096 - (gpa & 0xfff);
-		if (n > len)
-			n = len;
-		void *ck;
-		const uint8_t *p = vm_gpa_hold(vm, gpa, n, VM_PROT_READ, &ck);
-		cr_assert_not_null(p, "vm_gpa_hold(%#" PRIx64 ")", gpa);
-		memcpy(d, p, n);
-		vm_gpa_release(ck);
-		gpa += n;
-		d += n;
-		len -= n;
-	}
+	cr_assert_eq(guest_mem_read(vm, gpa, dst, len), 0, "gpa %#" PRIx64, gpa);
 }
 
 static void put64(uint64_t gpa, uint64_t v)

@@ -14,6 +14,8 @@
 #include <softvmm/vmm.h>
 #include <softvmm/vmm_instruction_emul.h>
 
+#include "guest_helper.h"
+
 #define RAM_SIZE (1u << 20)
 #define MMIO_GPA 0xc0001000ULL /* not RAM: the test device lives here */
 
@@ -759,33 +761,14 @@ static struct vm_guest_paging flat_paging(enum vm_cpu_mode mode, int cpl)
 	    .cr3 = 0, .cpl = cpl, .cpu_mode = mode, .paging_mode = PAGING_MODE_FLAT};
 }
 
-/* vm_gpa_hold maps within one page (bhyve's rule), so copy page by page. */
 static void write_ram(uint64_t gpa, const void *src, size_t len)
 {
-	const uint8_t *s = src;
-	while (len > 0) {
-		void *cookie, *p;
-		size_t n = 4096 - (gpa & 0xfff);
-		if (n > len)
-			n = len;
-		p = vm_gpa_hold(vm, gpa, n, VM_PROT_WRITE, &cookie);
-		cr_assert_not_null(p);
-		memcpy(p, s, n);
-		vm_gpa_release(cookie);
-		gpa += n;
-		s += n;
-		len -= n;
-	}
+	cr_assert_eq(guest_mem_write(vm, gpa, src, len), 0);
 }
 
 static void read_ram(uint64_t gpa, void *dst, size_t len)
 {
-	void *cookie, *p;
-
-	p = vm_gpa_hold(vm, gpa, len, VM_PROT_READ, &cookie);
-	cr_assert_not_null(p);
-	memcpy(dst, p, len);
-	vm_gpa_release(cookie);
+	cr_assert_eq(guest_mem_read(vm, gpa, dst, len), 0);
 }
 
 Test(vie_fetch, fetch_copies_exactly_inst_length_bytes_then_decodes)
