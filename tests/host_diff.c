@@ -12,6 +12,29 @@
 #define PML4 0x10000ull
 
 char hd_error[128];
+
+const uint64_t hd_edge_values[] = {
+    0,
+    1,
+    2,
+    0x0f,
+    0x10,
+    0x7f,
+    0x80,
+    0xff,
+    0x7fff,
+    0x8000,
+    0xffff,
+    0x7fffffff,
+    0x80000000,
+    0xffffffff,
+    0x7fffffffffffffffull,
+    0x8000000000000000ull,
+    ~0ull,
+    0x0123456789abcdefull,
+    0xfedcba9876543210ull,
+};
+const unsigned hd_edge_count = sizeof(hd_edge_values) / sizeof(hd_edge_values[0]);
 static struct vm *vm;
 
 static int map_first_gib(void)

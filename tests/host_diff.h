@@ -17,6 +17,11 @@ struct vm;
 #define HD_OF    0x800ull
 #define HD_ARITH 0x8d5ull
 
+/* Edge operands for instruction sweeps: 0, 1, sign and carry boundaries of
+ * every operand size, all ones, and two mixed patterns. */
+extern const uint64_t hd_edge_values[];
+extern const unsigned hd_edge_count;
+
 struct hd_regs {
 	uint64_t rax, rbx, rcx, rdx, rflags;
 };

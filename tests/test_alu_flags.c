@@ -116,29 +116,6 @@ static const struct alu_case cases[] = {
     {"ror", ROTATE, 0xd2, 0xd3, 0xc8, ALL & ~HD_OF, H4(ror)},
 };
 
-static const uint64_t operands[] = {
-    0,
-    1,
-    2,
-    0x0f,
-    0x10,
-    0x7f,
-    0x80,
-    0xff,
-    0x7fff,
-    0x8000,
-    0xffff,
-    0x7fffffff,
-    0x80000000,
-    0xffffffff,
-    0x7fffffffffffffffull,
-    0x8000000000000000ull,
-    ~0ull,
-    0x0123456789abcdefull,
-    0xfedcba9876543210ull,
-};
-#define NOPS (sizeof(operands) / sizeof(operands[0]))
-
 static unsigned encode(const struct alu_case *k, unsigned size, uint8_t *code)
 {
 	unsigned n = 0;
@@ -183,14 +160,14 @@ static void sweep(const struct alu_case *k)
 	static const unsigned sizes[] = {1, 2, 4, 8};
 	static const uint64_t counts[] = {0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64};
 	for (unsigned s = 0; s < 4; s++) {
-		for (unsigned i = 0; i < NOPS; i++) {
-			unsigned nb = k->shape == BIN ? NOPS : k->shape == ROTATE ? 14 : 1;
+		for (unsigned i = 0; i < hd_edge_count; i++) {
+			unsigned nb = k->shape == BIN ? hd_edge_count : k->shape == ROTATE ? 14 : 1;
 			for (unsigned j = 0; j < nb; j++) {
-				uint64_t b = k->shape == BIN      ? operands[j]
+				uint64_t b = k->shape == BIN      ? hd_edge_values[j]
 				             : k->shape == ROTATE ? counts[j]
 				                                  : 0;
-				check(k, sizes[s], operands[i], b, 0x2);
-				check(k, sizes[s], operands[i], b, 0x2 | HD_ARITH);
+				check(k, sizes[s], hd_edge_values[i], b, 0x2);
+				check(k, sizes[s], hd_edge_values[i], b, 0x2 | HD_ARITH);
 			}
 		}
 	}

@@ -136,27 +136,6 @@ static bool is_16b(const struct xcase *k)
 	return k->host == host_cmpxchg16b_m || k->host == host_lock_cmpxchg16b_m;
 }
 
-static const uint64_t operands[] = {
-    0,
-    1,
-    0x0f,
-    0x10,
-    0x7f,
-    0x80,
-    0xff,
-    0x7fff,
-    0x8000,
-    0xffff,
-    0x7fffffff,
-    0x80000000,
-    0xffffffff,
-    0x7fffffffffffffffull,
-    0x8000000000000000ull,
-    ~0ull,
-    0x0123456789abcdefull,
-    0xfedcba9876543210ull,
-};
-
 /*
  * Register inputs: every pair of operands in RAX and RBX; then RBX, RCX and
  * RDX equal to RAX in their low 8, 16 or 32 bits but not above; then the
@@ -165,18 +144,19 @@ static const uint64_t operands[] = {
 static unsigned make_inputs(struct hregs *in, unsigned max)
 {
 	unsigned n = 0;
-	const unsigned no = NELEM(operands);
+	const unsigned no = hd_edge_count;
 	for (unsigned i = 0; i < no; i++)
 		for (unsigned j = 0; j < no && n < max; j++)
-			in[n++] = (struct hregs){operands[i], operands[j],
-			                         operands[(i + j) % no] ^ 0xa5a5a5a5a5a5a5a5ull,
-			                         operands[(7 * i + j) % no], 0};
+			in[n++] =
+			    (struct hregs){hd_edge_values[i], hd_edge_values[j],
+			                   hd_edge_values[(i + j) % no] ^ 0xa5a5a5a5a5a5a5a5ull,
+			                   hd_edge_values[(7 * i + j) % no], 0};
 	static const uint64_t flips[] = {0, 0xff00, 0xffff0000, 0xffffffff00000000ull};
 	for (unsigned i = 0; i < no; i++)
 		for (unsigned f = 0; f < NELEM(flips) && n < max; f++)
-			in[n++] = (struct hregs){operands[i], operands[i] ^ flips[f],
-			                         operands[i] ^ flips[(f + 1) % 4],
-			                         operands[i] ^ flips[(f + 2) % 4], 0};
+			in[n++] = (struct hregs){hd_edge_values[i], hd_edge_values[i] ^ flips[f],
+			                         hd_edge_values[i] ^ flips[(f + 1) % 4],
+			                         hd_edge_values[i] ^ flips[(f + 2) % 4], 0};
 	static const uint8_t bytes[] = {0x00, 0x01, 0x7f, 0x80, 0xff};
 	for (unsigned b = 0; b < NELEM(bytes) && n + 2 <= max; b++) {
 		uint64_t v = bytes[b] * 0x0101010101010101ull;
@@ -490,17 +470,17 @@ static void run_mem_case(const struct xcase *k)
 		unsigned off = offs[o];
 		if (is_16b(k) && (off & 15))
 			continue;
-		for (unsigned v = 0; v < 3 * NELEM(operands); v++) {
+		for (unsigned v = 0; v < 3 * hd_edge_count; v++) {
 			for (int fl = 0; fl < 2; fl++) {
 				/* Memory: a pattern that depends on v. */
 				uint8_t init[WIN];
 				for (unsigned b = 0; b < WIN; b++)
 					init[b] = (uint8_t)(0x3b * (b + 1) + 0x11 * v);
 				const uint8_t *opnd = init + 16; /* the operand */
-				uint64_t x = operands[v % NELEM(operands)];
+				uint64_t x = hd_edge_values[v % hd_edge_count];
 				struct hregs h = {x, x ^ 0x5a5a5a5a5a5a5a5aull, ~x,
 				                  0x0123456789abcdefull, fl ? 0x2 | HD_ARITH : 0x2};
-				switch (v / NELEM(operands)) {
+				switch (v / hd_edge_count) {
 				case 1: /* accumulator (and RDX) equal to memory */
 					h.rax = load64(opnd);
 					h.rdx = load64(opnd + 8);

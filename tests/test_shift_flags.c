@@ -103,25 +103,6 @@ static void compare(enum op op, unsigned size, uint64_t v, uint8_t cnt, uint64_t
 	             (unsigned long long)(gf & defined), (unsigned long long)(hf & defined));
 }
 
-static const uint64_t operands[] = {
-    0,
-    1,
-    2,
-    0x7f,
-    0x80,
-    0xff,
-    0x7fff,
-    0x8000,
-    0xffff,
-    0x7fffffff,
-    0x80000000,
-    0xffffffff,
-    0x8000000000000000ull,
-    0x7fffffffffffffffull,
-    ~0ull,
-    0x0123456789abcdefull,
-    0xfedcba9876543210ull,
-};
 static const uint8_t counts[] = {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 255};
 
 Test(shift_flags, shl_shr_sar_match_the_host_on_every_defined_flag)
@@ -129,10 +110,11 @@ Test(shift_flags, shl_shr_sar_match_the_host_on_every_defined_flag)
 	static const unsigned sizes[] = {1, 2, 4, 8};
 	for (int op = SHL; op <= SAR; op++)
 		for (unsigned s = 0; s < 4; s++)
-			for (unsigned k = 0; k < sizeof(operands) / sizeof(operands[0]); k++)
+			for (unsigned k = 0; k < hd_edge_count; k++)
 				for (unsigned n = 0; n < sizeof(counts); n++) {
-					compare((enum op)op, sizes[s], operands[k], counts[n], 0x2);
-					compare((enum op)op, sizes[s], operands[k], counts[n],
+					compare((enum op)op, sizes[s], hd_edge_values[k], counts[n],
+					        0x2);
+					compare((enum op)op, sizes[s], hd_edge_values[k], counts[n],
 					        0x2 | F_ARITH);
 				}
 }
