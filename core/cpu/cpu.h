@@ -12,6 +12,7 @@
 
 #include "softvmm/vmm.h"
 #include "core/mem.h"
+#include "core/cpu/cpumodel.h"
 #include "decode/insn.h"
 #include "paging/tlb.h"
 
@@ -220,6 +221,13 @@ struct cpu {
 #define EXEC_NEXT 0 /* retired; the loop advances rip by the length */
 #define EXEC_JUMP 1 /* retired; the handler set rip; the block ends */
 #define EXEC_STOP 2 /* not retired: exception or exit, see c->stop */
+
+/* True when the model follows AMD's rules where the SDM leaves a result
+ * undefined (docs/undefined-behaviour.md); Intel's otherwise. */
+static inline bool cpu_profile_amd(const struct cpu *c)
+{
+	return c->model->profile == VENDOR_AMD;
+}
 
 /* ---- registers ------------------------------------------------------- */
 

@@ -33,9 +33,9 @@ static const struct cpuid_leaf baseline_amd[] = {
 #define CR4_BASELINE 0x000006ffull /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
 
 static const struct cpu_model models[] = {
-    {"x86-64-intel", "Intel x86-64 baseline (default)", "intel", 1, 39, CR4_BASELINE,
+    {"x86-64-intel", "Intel x86-64 baseline (default)", "intel", VENDOR_INTEL, 1, 39, CR4_BASELINE,
      baseline_intel, sizeof(baseline_intel) / sizeof(baseline_intel[0])},
-    {"x86-64-amd", "AMD x86-64 baseline", "amd", 1, 40, CR4_BASELINE, baseline_amd,
+    {"x86-64-amd", "AMD x86-64 baseline", "amd", VENDOR_AMD, 1, 40, CR4_BASELINE, baseline_amd,
      sizeof(baseline_amd) / sizeof(baseline_amd[0])},
 };
 

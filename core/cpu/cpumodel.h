@@ -14,10 +14,15 @@ struct cpuid_leaf {
 	uint32_t eax, ebx, ecx, edx;
 };
 
+/* Which vendor's rules the soft CPU follows where the SDM leaves a result or
+ * flag undefined (docs/undefined-behaviour.md). */
+enum vendor_profile { VENDOR_INTEL, VENDOR_AMD };
+
 struct cpu_model {
 	const char *name;
 	const char *description;
-	const char *vendor_profile; /* "intel" or "amd": undefined-flag rules */
+	const char *vendor_profile;  /* "intel" or "amd": undefined-flag rules */
+	enum vendor_profile profile; /* the same, as the ops test it */
 	unsigned version;
 	unsigned maxphyaddr;
 	uint64_t cr4_allowed;
