@@ -52,11 +52,15 @@ bool lf_of(const struct cpu *c)
 	case LF_DEC:
 		return f->res == sb - 1;
 	case LF_SHL:
-		/* Defined for a count of 1 as MSB(result) XOR CF; the same formula
-		 * for larger counts until issue 4's vendor profiles. */
-		return ((f->res & sb) != 0) != lf_cf(c);
+		/* Defined for a count of 1 as MSB(result) XOR CF, which is the top
+		 * two bits of the operand XORed.  Undefined for larger counts;
+		 * measured on Intel: the same two bits, whatever the count (the
+		 * AMD profile uses it too until measured; docs/undefined-behaviour.md). */
+		return (((f->a >> (f->size * 8 - 1)) ^ (f->a >> (f->size * 8 - 2))) & 1) != 0;
 	case LF_SHR:
-		return f->b == 1 && (f->a & sb);
+		/* MSB of the operand: defined for a count of 1, measured on Intel
+		 * for every count. */
+		return (f->a & sb) != 0;
 	default:
 		return false; /* SAR: OF = 0 */
 	}

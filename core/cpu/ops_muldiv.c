@@ -2,8 +2,8 @@
  * MUL, IMUL (one, two and three operands), DIV and IDIV (SDM vol. 2).
  * #DE for a zero divisor and for a quotient that does not fit.  The flags
  * the SDM leaves undefined (SF ZF AF PF after multiplies, all six after
- * divides) are left unchanged in this first cut; issue 4 brings the
- * measured vendor profiles.
+ * divides) follow the vendor profile; docs/undefined-behaviour.md gives
+ * each rule and where it was measured.
  */
 #include "core/cpu/cpu.h"
 #include "core/cpu/lower.h"
@@ -13,10 +13,17 @@ static int operand(struct cpu *c, const struct insn *i, uint64_t *v)
 	return cpu_read_rm(c, i, i->r1, i->osz, v);
 }
 
-static void set_cf_of(struct cpu *c, bool v)
+/*
+ * Flags after any multiply: CF = OF = the product did not fit (SDM MUL,
+ * IMUL).  SF, ZF, AF, PF are undefined; both profiles (Intel measured,
+ * AMD not yet: the Intel rule stands in) give SF = the sign of the low
+ * half (rAX, AL for bytes, the destination for IMUL r), PF its parity,
+ * ZF = AF = 0, whatever the product.
+ */
+static void mul_flags(struct cpu *c, uint64_t low, unsigned sz, bool over)
 {
-	uint64_t f = cpu_get_rflags(c) & RF_ARITH & ~(uint64_t)(RF_CF | RF_OF);
-	flags_set_arith(c, f | (v ? RF_CF | RF_OF : 0));
+	uint64_t f = flags_szp(low, sz) & ~(uint64_t)RF_ZF;
+	flags_set_arith(c, f | (over ? RF_CF | RF_OF : 0));
 }
 
 /* One-operand MUL/IMUL: rDX:rAX = rAX * src (AX = AL * src for bytes). */
@@ -50,7 +57,7 @@ static int op_mul1(struct cpu *c, const struct insn *i)
 		reg_write(c, 0, sz, lo);
 		reg_write(c, 2, sz, hi);
 	}
-	set_cf_of(c, over);
+	mul_flags(c, lo, sz, over);
 	return EXEC_NEXT;
 }
 
@@ -66,10 +73,12 @@ static int op_imul_n(struct cpu *c, const struct insn *i)
 	uint64_t r = (uint64_t)p & size_mask(sz);
 	bool over = p != (__int128)sext(r, sz);
 	reg_write(c, i->r1, sz, r);
-	set_cf_of(c, over);
+	mul_flags(c, r, sz, over);
 	return EXEC_NEXT;
 }
 
+/* DIV/IDIV leave all six arithmetic flags undefined; the Intel profile
+ * (measured) leaves them unchanged, and so does the AMD one until measured. */
 static int op_div(struct cpu *c, const struct insn *i)
 {
 	uint64_t d;

@@ -1,10 +1,13 @@
 /*
  * Shifts and rotates (SHL SHR SAR ROL ROR RCL RCR, SHLD SHRD), flags per
- * the SDM's SAL/SAR/SHL/SHR and RCL/RCR/ROL/ROR pages.  Where the SDM says
- * "undefined" (OF for counts other than 1, AF) this first cut uses the
- * values Intel processors produce for the common cases: OF from the same
- * formula as a count of 1, AF cleared; issue 4 brings the measured vendor
- * profiles.
+ * the SDM's SAL/SAR/SHL/SHR, RCL/RCR/ROL/ROR and SHLD/SHRD pages.  Where the
+ * SDM says "undefined" (OF for counts other than 1, AF, CF for SHL/SHR
+ * counts past the operand size, SHLD/SHRD counts past a 16-bit operand) the
+ * vendor profile decides (docs/undefined-behaviour.md).  Measured on Intel:
+ * OF is always the count-1 formula applied to the first one-bit step, AF
+ * is 0, and an RCL/RCR whose count is a multiple of 9 (bytes) or 17 (words)
+ * changes no flag.  The AMD profile uses these rules until AMD hardware is
+ * measured.
  */
 #include "core/cpu/cpu.h"
 #include "core/cpu/lower.h"
@@ -57,7 +60,8 @@ static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, uns
 		unsigned n = cnt % bits;
 		r = n ? ((a << n) | (a >> (bits - n))) & m : a;
 		cf = r & 1;
-		of = ((r & sb) != 0) != cf;
+		/* The first step's MSB(result) XOR CF: the top two bits of a. */
+		of = ((a >> (bits - 1)) ^ (a >> (bits - 2))) & 1;
 		f = (f & ~(uint64_t)(RF_CF | RF_OF)) | (cf ? RF_CF : 0) | (of ? RF_OF : 0);
 		break;
 	}
@@ -65,15 +69,27 @@ static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, uns
 		unsigned n = cnt % bits;
 		r = n ? ((a >> n) | (a << (bits - n))) & m : a;
 		cf = (r & sb) != 0;
-		of = (((r >> (bits - 1)) ^ (r >> (bits - 2))) & 1) != 0;
+		/* The first step's two top result bits: LSB and MSB of a. */
+		of = ((a >> (bits - 1)) ^ a) & 1;
 		f = (f & ~(uint64_t)(RF_CF | RF_OF)) | (cf ? RF_CF : 0) | (of ? RF_OF : 0);
 		break;
 	}
 	case S_RCL:
 	case S_RCR: {
-		/* Rotate through CF: a (bits+1)-bit rotation. */
+		/* Rotate through CF: a (bits+1)-bit rotation.  A count that is a
+		 * multiple of bits+1 changes nothing, flags included (Intel). */
 		unsigned n = cnt % (bits + 1);
+		if (n == 0) {
+			*unchanged = true;
+			return a;
+		}
 		bool carry = f & RF_CF;
+		/* OF of the first step: RCL, the top two bits of a; RCR, MSB(a)
+		 * XOR the incoming CF. */
+		if (op == S_RCL)
+			of = ((a >> (bits - 1)) ^ (a >> (bits - 2))) & 1;
+		else
+			of = ((a & sb) != 0) != carry;
 		r = a;
 		for (unsigned k = 0; k < n; k++) {
 			bool out;
@@ -86,10 +102,6 @@ static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, uns
 			}
 			carry = out;
 		}
-		if (op == S_RCL)
-			of = ((r & sb) != 0) != carry;
-		else
-			of = (((r >> (bits - 1)) ^ (r >> (bits - 2))) & 1) != 0;
 		f = (f & ~(uint64_t)(RF_CF | RF_OF)) | (carry ? RF_CF : 0) | (of ? RF_OF : 0);
 		break;
 	}
@@ -175,19 +187,32 @@ static int op_shxd(struct cpu *c, const struct insn *i)
 	if (cnt == 0)
 		return EXEC_NEXT;
 	uint64_t m = size_mask(sz), r;
-	bool cf;
-	if (cnt > bits) {
-		/* Undefined; keep the destination (first cut). */
-		return EXEC_NEXT;
-	}
-	if (i->imm2) { /* SHRD */
-		r = cnt == bits ? src & m : ((a >> cnt) | (src << (bits - cnt))) & m;
+	bool cf, of;
+	if (sz == 2) {
+		/* A 16-bit operand takes counts up to 31, past its size, where
+		 * the SDM leaves result and flags undefined.  Measured on Intel:
+		 * the operands shift as the 48-bit string dest:src:dest. */
+		uint64_t v = a << 32 | src << 16 | a;
+		if (i->imm2) {
+			r = (v >> cnt) & m;
+			cf = (v >> (cnt - 1)) & 1;
+		} else {
+			r = (v >> (32 - cnt)) & m;
+			cf = (v >> (48 - cnt)) & 1;
+		}
+	} else if (i->imm2) { /* SHRD */
+		r = ((a >> cnt) | (src << (bits - cnt))) & m;
 		cf = (a >> (cnt - 1)) & 1;
 	} else {
-		r = cnt == bits ? src & m : ((a << cnt) | (src >> (bits - cnt))) & m;
+		r = ((a << cnt) | (src >> (bits - cnt))) & m;
 		cf = (a >> (bits - cnt)) & 1;
 	}
-	bool of = ((r ^ a) & sign_bit(sz)) != 0;
+	/* OF: the sign change of the first one-bit step, for every count
+	 * (defined for 1, measured on Intel for the rest). */
+	if (i->imm2)
+		of = ((a >> (bits - 1)) ^ src) & 1;
+	else
+		of = ((a >> (bits - 1)) ^ (a >> (bits - 2))) & 1;
 	uint64_t saved_f = c->rflags;
 	struct lazy_flags saved_lf = c->lf;
 	flags_set_arith(c, flags_szp(r, sz) | (cf ? RF_CF : 0) | (of ? RF_OF : 0));
