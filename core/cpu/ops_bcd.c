@@ -4,11 +4,12 @@
  * mode, where Zydis does not decode them (opcodes 27, 2F, 37, 3F, D4 and D5
  * are invalid there); the handlers check the mode anyway.
  *
- * Undefined flags.  Until issue 4's measured vendor profiles replace it, one
- * first-cut rule applies: an undefined flag the pseudo-code computes keeps
- * that value; otherwise SF, ZF and PF follow the result in AL and OF, AF and
- * CF are cleared.  That gives OF = 0 after DAA and DAS; OF = 0 and SF, ZF,
- * PF from AL after AAA and AAS; CF = OF = AF = 0 after AAM and AAD.
+ * Undefined flags follow the vendor profile (docs/undefined-behaviour.md).
+ * Measured on Intel over every AX, input CF/AF and (AAM, AAD) several
+ * immediates: OF = 0 after DAA, DAS, AAA and AAS; SF, ZF and PF from the
+ * final AL after AAA and AAS; CF = OF = AF = 0 after AAM; and after AAD the
+ * flags of the 8-bit ADD AL, (AH * imm8) AND FFH that computes the result.
+ * The AMD profile uses the same rules until AMD hardware is measured.
  */
 #include "core/cpu/cpu.h"
 #include "core/cpu/lower.h"
@@ -34,7 +35,7 @@ static void bcd_flags(struct cpu *c, uint8_t al, bool cf, bool af)
 		f |= RF_CF;
 	if (af)
 		f |= RF_AF;
-	flags_set_arith(c, f); /* OF = 0: the first-cut rule above */
+	flags_set_arith(c, f); /* OF = 0: see the top of the file */
 }
 
 /* DAA (SDM vol. 2A, "DAA"). */
@@ -125,14 +126,16 @@ static int op_aam(struct cpu *c, const struct insn *i)
 }
 
 /* AAD imm8 (SDM vol. 2A, "AAD"): AL <- (AL + AH * imm8) AND FFH, AH <- 0.
- * SF ZF PF from AL. */
+ * SF ZF PF from AL; CF, OF and AF as the 8-bit addition sets them (the
+ * measured Intel rule, see the top of the file). */
 static int op_aad(struct cpu *c, const struct insn *i)
 {
 	if (c->mode == MODE_LONG64)
 		return cpu_ud(c);
-	uint8_t al = (uint8_t)(al_of(c) + c->gpr[0].b[1] * (uint8_t)i->imm);
+	uint8_t a = al_of(c), b = (uint8_t)(c->gpr[0].b[1] * (uint8_t)i->imm);
+	uint8_t al = (uint8_t)(a + b);
 	c->gpr[0].w = al;
-	bcd_flags(c, al, false, false);
+	lf_set(c, LF_ADD, 1, al, a, b);
 	return EXEC_NEXT;
 }
 
