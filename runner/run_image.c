@@ -62,8 +62,10 @@ static void report_run(struct runner_state *rs, double wall_seconds, struct runn
 {
 	const struct runner_options *o = rs->opts;
 	struct vm_vcpu_stats stats;
-	if (vm_get_stats(rs->vm, rs->vcpu, &stats) == 0)
+	if (vm_get_stats(rs->vm, rs->vcpu, &stats) == 0) {
 		r->insns_retired = stats.insns_retired;
+		r->unimplemented = stats.unimplemented;
+	}
 	r->vm_ran = true;
 	r->exits = rs->log.seen;
 	r->digest = exit_digest_value(&rs->log.digest);

@@ -64,6 +64,7 @@ struct runner_result {
 	uint64_t digest; /* XXH3-64 over the exit stream (trace.h), valid if vm_ran */
 	uint64_t exits;  /* exits observed, handled and returned */
 	uint64_t insns_retired;
+	uint64_t unimplemented; /* instructions that hit no handler (--stats) */
 };
 
 enum runner_parse_result {

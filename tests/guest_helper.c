@@ -206,6 +206,13 @@ int guest_open(struct guest *g, const char *name)
 
 void guest_close(struct guest *g)
 {
+	struct vm_vcpu_stats st;
+	if (g->vm != NULL && !g->allow_unimplemented && vm_get_stats(g->vm, 0, &st) == 0 &&
+	    st.unimplemented != 0) {
+		fprintf(stderr, "guest_close: %llu unimplemented-opcode hits\n",
+		        (unsigned long long)st.unimplemented);
+		abort();
+	}
 	if (g->vm != NULL)
 		vm_destroy(g->vm);
 	free(g->log.v);

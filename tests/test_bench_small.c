@@ -105,6 +105,10 @@ static void check_bench_small(const char *name, uint64_t insns)
 	cr_assert(c.result.vm_ran);
 	cr_assert_eq(c.result.insns_retired, insns, "%s retired %" PRIu64 " instructions", image,
 	             c.result.insns_retired);
+	/* Issue 4: no instruction of these guests may fall to the
+	 * unimplemented-opcode handler. */
+	cr_assert_eq(c.result.unimplemented, 0, "%s: %" PRIu64 " unimplemented-opcode hits", image,
+	             c.result.unimplemented);
 	free_run(&c);
 }
 
