@@ -71,7 +71,13 @@ static void enter_long_mode(void)
 
 int hd_open(void)
 {
-	int e = vm_create("host-diff", NULL, &vm);
+	return hd_open_model(NULL);
+}
+
+int hd_open_model(const char *model)
+{
+	struct vm_config cfg = {.cpu_model = model};
+	int e = vm_create("host-diff", &cfg, &vm);
 	if (!e)
 		e = vm_malloc(vm, 0, RAM);
 	if (!e)

@@ -28,6 +28,8 @@ struct hd_regs {
 
 /* A vm in 64-bit mode with the first GiB identity-mapped; 0 or an errno. */
 int hd_open(void);
+/* The same with the CPU model 'model' (NULL: the default). */
+int hd_open_model(const char *model);
 void hd_close(void);
 /* The vm behind hd_run, for tests that set more state than struct hd_regs. */
 struct vm *hd_vm(void);

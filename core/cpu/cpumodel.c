@@ -30,6 +30,38 @@ static const struct cpuid_leaf baseline_amd[] = {
     {0x80000008, 0, 0x00003027, 0, 0, 0},
 };
 
+/*
+ * The baselines plus the general-purpose extensions: MOVBE (leaf 1 ECX bit
+ * 22), BMI1, BMI2, ADX (leaf 7 subleaf 0 EBX bits 3, 8, 19), RDPID (leaf 7
+ * ECX bit 22), LZCNT/ABM (0x80000001 ECX bit 5, with LAHF/SAHF bit 0) and
+ * RDTSCP (0x80000001 EDX bit 27).  Leaf 7 lists subleaf 0 only, with EAX =
+ * 0: no further subleaves.  softvmm version 1 of both.
+ *
+ * Intel: the signature of a 3rd-generation Xeon Scalable (Ice Lake-SP,
+ * family 6, model 0x6a, stepping 6), which has all of these; 46 physical
+ * address bits as on that part, 48 linear (no LA57 advertised).
+ */
+static const struct cpuid_leaf gp_ext_intel[] = {
+    {0x0, 0, 0xd, INTEL_VENDOR},
+    {0x1, 0, 0x000606a6, 0x00000800, 0x00c02201, 0x078bfbff},
+    {0x7, 0, 0, 0x00080108, 0x00400000, 0},
+    {0x80000000, 0, 0x80000008, 0, 0, 0},
+    {0x80000001, 0, 0, 0, 0x00000021, 0x28100800},
+    {0x80000008, 0, 0x0000302e, 0, 0, 0},
+};
+
+/* AMD: the signature of a Zen 3 EPYC 7003 (Milan, family 0x19, model 1,
+ * stepping 1), as the AMD baseline, which has all of these; 48 physical
+ * address bits as on that part. */
+static const struct cpuid_leaf gp_ext_amd[] = {
+    {0x0, 0, 0xd, AMD_VENDOR},
+    {0x1, 0, 0x00a00f11, 0x00000800, 0x00c02201, 0x078bfbff},
+    {0x7, 0, 0, 0x00080108, 0x00400000, 0},
+    {0x80000000, 0, 0x80000008, AMD_VENDOR},
+    {0x80000001, 0, 0x00a00f11, 0, 0x00000021, 0x28100800},
+    {0x80000008, 0, 0x00003030, 0, 0, 0},
+};
+
 #define CR4_BASELINE 0x000006ffull /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
 
 static const struct cpu_model models[] = {
@@ -37,6 +69,11 @@ static const struct cpu_model models[] = {
      baseline_intel, sizeof(baseline_intel) / sizeof(baseline_intel[0])},
     {"x86-64-amd", "AMD x86-64 baseline", "amd", VENDOR_AMD, 1, 40, CR4_BASELINE, baseline_amd,
      sizeof(baseline_amd) / sizeof(baseline_amd[0])},
+    {"x86-64-intel-v3", "Intel x86-64 with MOVBE, ABM, BMI1/2, ADX, RDTSCP, RDPID", "intel",
+     VENDOR_INTEL, 1, 46, CR4_BASELINE, gp_ext_intel,
+     sizeof(gp_ext_intel) / sizeof(gp_ext_intel[0])},
+    {"x86-64-amd-v3", "AMD x86-64 with MOVBE, ABM, BMI1/2, ADX, RDTSCP, RDPID", "amd", VENDOR_AMD,
+     1, 48, CR4_BASELINE, gp_ext_amd, sizeof(gp_ext_amd) / sizeof(gp_ext_amd[0])},
 };
 
 const struct cpu_model *cpu_model_default(void)
