@@ -46,6 +46,7 @@ bool lower_io(struct lower *l);
 bool lower_bit(struct lower *l);
 bool lower_atomic(struct lower *l);
 bool lower_bcd(struct lower *l);
+bool lower_bmi(struct lower *l);
 
 /* Lower one instruction; returns false if no handler exists (the record
  * then raises #UD and counts the mnemonic). */
