@@ -34,9 +34,11 @@ static inline unsigned vvvv(const struct insn *i)
  * The flags the SDM leaves undefined (AF and PF for ANDN, BLSI, BLSMSK,
  * BLSR and BZHI; AF, SF and PF for BEXTR), 'mask' naming them.  The Intel
  * rule was measured by tests/test_bmi.c on an Intel Xeon with BMI1/BMI2:
- * all of them are cleared, whatever the operands and the flags before.  No
- * capture from AMD hardware has been published for these instructions, so
- * the AMD profile follows the Intel rule until one is (docs/deviations.md).
+ * all of them are cleared, whatever the operands and the flags before
+ * (other Intel cores may differ on BEXTR's SF, says the Bochs maintainer in
+ * bochs-emu/Bochs issue 796).  No published capture from AMD hardware was
+ * found for these instructions, so the AMD profile follows the Intel rule
+ * until one is (docs/undefined-behaviour.md).
  */
 static inline uint64_t undefined_flags(const struct cpu *c, uint64_t mask)
 {
