@@ -12,7 +12,7 @@
 
 struct feature_name {
 	uint32_t leaf;
-	int reg; /* 2 ECX, 3 EDX */
+	int reg; /* 1 EBX, 2 ECX, 3 EDX */
 	int bit;
 	const char *name;
 };
@@ -45,6 +45,10 @@ static const struct feature_name features[] = {
     {0x80000001, 3, 29, "lm"},
     {0x80000001, 2, 0, "lahf_lm"},
     {0x80000001, 2, 5, "abm"},
+    {7, 1, 3, "bmi1"},
+    {7, 1, 8, "bmi2"},
+    {7, 1, 19, "adx"},
+    {7, 2, 22, "rdpid"},
 };
 
 static int cpu_list(void)

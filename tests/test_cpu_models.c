@@ -182,3 +182,17 @@ Test(cpu_models, guest_cpuid_leaf_7_on_the_v3_models)
 		hd_close();
 	}
 }
+
+/* What a model reports as its physical-address width (CPUID 80000008H
+ * EAX[7:0]) is the width the soft CPU uses (maxphyaddr): a guest sizing
+ * its page tables from CPUID must see reserved bits where the CPU does. */
+Test(cpu_models, cpuid_physical_address_bits_equal_maxphyaddr)
+{
+	struct vm_cpu_model_info m;
+	for (unsigned i = 0; vm_cpu_model_get(i, &m) == 0; i++) {
+		uint32_t r[4];
+		cr_assert_eq(vm_cpu_model_cpuid(m.name, 0x80000008, 0, r), 0);
+		cr_expect_eq(r[0] & 0xff, m.maxphyaddr, "%s: CPUID says %u bits, maxphyaddr %u", m.name,
+		             r[0] & 0xff, m.maxphyaddr);
+	}
+}

@@ -27,7 +27,7 @@ static const struct cpuid_leaf baseline_amd[] = {
     {0x1, 0, 0x00a00f11, 0x00000800, 0x00802201, 0x078bfbff},
     {0x80000000, 0, 0x80000008, AMD_VENDOR},
     {0x80000001, 0, 0x00a00f11, 0, 0x00000001, 0x20100800},
-    {0x80000008, 0, 0x00003027, 0, 0, 0},
+    {0x80000008, 0, 0x00003028, 0, 0, 0}, /* 40 physical bits, as maxphyaddr */
 };
 
 /*
