@@ -101,6 +101,45 @@ static void fill_mem(struct insn *i, const ZydisDecodedOperand *o)
 	i->flags |= INSN_F_MEM;
 }
 
+/*
+ * LOCK (SDM vol. 2A, "LOCK-Assert LOCK# Signal Prefix"): allowed only on
+ * ADD, ADC, AND, BTC, BTR, BTS, CMPXCHG, CMPXCHG8B, CMPXCHG16B, DEC, INC,
+ * NEG, NOT, OR, SBB, SUB, XOR, XADD and XCHG, and only when the destination
+ * (the first operand) is in memory; "otherwise, an invalid-opcode exception
+ * (#UD) may be generated" - and is, on every current CPU.  Zydis already
+ * refuses such encodings (ZYDIS_STATUS_ILLEGAL_LOCK, which exec.c turns
+ * into an #UD record); this keeps the rule whatever the decoder lets
+ * through.  LOCK MOV CR0 (F0 0F 22/20) is AMD's CR8 alias only with
+ * CPUID 80000001H:ECX.AltMovCr8; no model has it, so it is #UD here too.
+ */
+static bool lock_allowed(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops)
+{
+	switch (zi->mnemonic) {
+	case ZYDIS_MNEMONIC_ADD:
+	case ZYDIS_MNEMONIC_ADC:
+	case ZYDIS_MNEMONIC_AND:
+	case ZYDIS_MNEMONIC_BTC:
+	case ZYDIS_MNEMONIC_BTR:
+	case ZYDIS_MNEMONIC_BTS:
+	case ZYDIS_MNEMONIC_CMPXCHG:
+	case ZYDIS_MNEMONIC_CMPXCHG8B:
+	case ZYDIS_MNEMONIC_CMPXCHG16B:
+	case ZYDIS_MNEMONIC_DEC:
+	case ZYDIS_MNEMONIC_INC:
+	case ZYDIS_MNEMONIC_NEG:
+	case ZYDIS_MNEMONIC_NOT:
+	case ZYDIS_MNEMONIC_OR:
+	case ZYDIS_MNEMONIC_SBB:
+	case ZYDIS_MNEMONIC_SUB:
+	case ZYDIS_MNEMONIC_XOR:
+	case ZYDIS_MNEMONIC_XADD:
+	case ZYDIS_MNEMONIC_XCHG:
+		return zi->operand_count_visible > 0 && kind_of(&ops[0]) == OPK_MEM;
+	default:
+		return false;
+	}
+}
+
 bool lower_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops,
                 const struct cpu_model *model, struct insn *out, bool *ends_block)
 {
@@ -122,8 +161,14 @@ bool lower_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *op
 		i->flags |= INSN_F_REP;
 	if (zi->attributes & ZYDIS_ATTRIB_HAS_REPNE)
 		i->flags |= INSN_F_REPNE;
-	if (zi->attributes & ZYDIS_ATTRIB_HAS_LOCK)
+	if (zi->attributes & ZYDIS_ATTRIB_HAS_LOCK) {
 		i->flags |= INSN_F_LOCK;
+		if (!lock_allowed(zi, ops)) {
+			i->fn = insn_invalid; /* #UD at the instruction */
+			*ends_block = true;
+			return true;
+		}
+	}
 	if (l.nops > 4)
 		l.nops = 4;
 	bool have_r1 = false, have_imm = false;

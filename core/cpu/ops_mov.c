@@ -1,6 +1,7 @@
 /*
  * Data movement: MOV, MOVZX/MOVSX/MOVSXD, LEA, XCHG, CMOVcc, SETcc, the
- * sign-extension group (CBW..CQO), BSWAP, LAHF/SAHF, XLAT and NOP.
+ * sign-extension group (CBW..CQO), BSWAP, LAHF/SAHF, SALC, XLAT, NOP and
+ * the hint-NOP space (0F 0D, 0F 18-0F 1F).
  */
 #include "core/cpu/cpu.h"
 #include "core/cpu/lower.h"
@@ -161,6 +162,19 @@ static int op_sahf(struct cpu *c, const struct insn *i)
 	return EXEC_NEXT;
 }
 
+/* SALC (D6): AL <- FFH if CF, else 00H; flags unchanged.  Undocumented by
+ * Intel's SDM opcode map ("reserved"), but executed by Intel and AMD CPUs
+ * outside 64-bit mode; in 64-bit mode D6 is #UD (Zydis refuses it there). */
+static int op_salc(struct cpu *c, const struct insn *i)
+{
+	(void)i;
+	c->gpr[0].b[0] = cpu_cf(c) ? 0xff : 0x00;
+	return EXEC_NEXT;
+}
+
+/* XLAT (SDM XLAT/XLATB): AL <- seg:[rBX + ZeroExtend(AL)], the address
+ * taken at the address size (BX, EBX, RBX), so BX + AL wraps at 64 KiB
+ * with 16-bit addressing.  DS unless overridden. */
 static int op_xlat(struct cpu *c, const struct insn *i)
 {
 	uint64_t ea = (c->gpr[3].q + c->gpr[0].b[0]) & size_mask(i->asz), v;
@@ -175,6 +189,46 @@ static int op_nop(struct cpu *c, const struct insn *i)
 	(void)c;
 	(void)i;
 	return EXEC_NEXT;
+}
+
+/*
+ * The hint-NOP space: 0F 1F /0 (NOP r/m), the reserved NOPs 0F 19-0F 1F,
+ * and what later extensions put there, which run as NOPs on a CPU without
+ * them (SDM vol. 2 appendix A, table A-3, "0F 18-0F 1F"; the MPX pages: "If
+ * MPX is not enabled ... NOP"; ENDBR32/ENDBR64 and RDSSP without CET
+ * enabled: NOP; CLDEMOTE is a hint).  PREFETCHh (0F 18 /0-3) and PREFETCH/
+ * PREFETCHW (0F 0D) are hints too: they never fault.  None of these reads
+ * or writes memory, whatever the ModRM byte says (SDM NOP: "The
+ * instruction ... does not access memory").  The models advertise none of
+ * MPX, CET or CLDEMOTE.
+ */
+static bool hint_nop(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_NOP:
+	case ZYDIS_MNEMONIC_PREFETCH:
+	case ZYDIS_MNEMONIC_PREFETCHW:
+	case ZYDIS_MNEMONIC_PREFETCHWT1:
+	case ZYDIS_MNEMONIC_PREFETCHNTA:
+	case ZYDIS_MNEMONIC_PREFETCHT0:
+	case ZYDIS_MNEMONIC_PREFETCHT1:
+	case ZYDIS_MNEMONIC_PREFETCHT2:
+	case ZYDIS_MNEMONIC_CLDEMOTE:
+	case ZYDIS_MNEMONIC_BNDCL:
+	case ZYDIS_MNEMONIC_BNDCN:
+	case ZYDIS_MNEMONIC_BNDCU:
+	case ZYDIS_MNEMONIC_BNDLDX:
+	case ZYDIS_MNEMONIC_BNDMK:
+	case ZYDIS_MNEMONIC_BNDMOV:
+	case ZYDIS_MNEMONIC_BNDSTX:
+	case ZYDIS_MNEMONIC_ENDBR32:
+	case ZYDIS_MNEMONIC_ENDBR64:
+	case ZYDIS_MNEMONIC_RDSSPD:
+	case ZYDIS_MNEMONIC_RDSSPQ:
+		return true;
+	default:
+		return false;
+	}
 }
 
 static unsigned cc_of(ZydisMnemonic m, ZydisMnemonic first)
@@ -240,14 +294,26 @@ bool lower_mov(struct lower *l)
 	case ZYDIS_MNEMONIC_SAHF:
 		i->fn = op_sahf;
 		return true;
-	case ZYDIS_MNEMONIC_XLAT:
-		i->fn = op_xlat;
+	case ZYDIS_MNEMONIC_SALC:
+		i->fn = op_salc;
 		return true;
-	case ZYDIS_MNEMONIC_NOP:
-		i->fn = op_nop;
+	case ZYDIS_MNEMONIC_XLAT:
+		/* The table is the hidden memory operand: its segment carries
+		 * any override (26/2E/36/3E/64/65 D7). */
+		for (unsigned n = 0; n < l->zi->operand_count; n++)
+			if (l->op[n].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+			    lower_sreg(l->op[n].mem.segment) >= 0)
+				i->seg = (uint8_t)lower_sreg(l->op[n].mem.segment);
+		i->fn = op_xlat;
 		return true;
 	default:
 		break;
+	}
+	if (hint_nop(m)) {
+		/* No memory access: the record must not look like one. */
+		i->flags &= (uint8_t)~INSN_F_MEM;
+		i->fn = op_nop;
+		return true;
 	}
 	if (m >= ZYDIS_MNEMONIC_CMOVB && m <= ZYDIS_MNEMONIC_CMOVZ) {
 		static const uint8_t cc[] = {
