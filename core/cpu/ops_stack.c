@@ -138,15 +138,32 @@ static int op_leave(struct cpu *c, const struct insn *i)
 	return EXEC_NEXT;
 }
 
-/* ENTER imm16, imm8 (SDM ENTER, nesting levels taken modulo 32). */
+/*
+ * ENTER imm16, imm8 (SDM vol. 2A ENTER, "Operation"):
+ * - the nesting level is imm8 MOD 32; AllocSize is imm16;
+ * - Push(rBP) at the operand size; FrameTemp <- rSP at the operand size
+ *   (SP, ESP, RSP), whatever the stack size; in 64-bit mode RSP, even with
+ *   a 16-bit operand;
+ * - for levels 2..31, level - 1 times: rBP <- rBP - OperandSize at the
+ *   stack-address size (BP, EBP, RBP), Push([SS:rBP]) at the operand size;
+ * - for levels >= 1, Push(FrameTemp);
+ * - rBP <- FrameTemp (RBP in 64-bit mode; EBP or BP by operand size
+ *   elsewhere, BP leaving bits 31:16 alone); rSP <- rSP - AllocSize at
+ *   the stack-address size.
+ * A fault leaves rSP and rBP as they were (the copies made so far are
+ * below the stack pointer).  "Protected Mode Exceptions": #SS(0)/#PF "if
+ * a write using the final value of the stack pointer ... would cause a
+ * page fault" - so the final rSP is probed for a write of operand size,
+ * without writing, before rBP changes.
+ */
 static int op_enter(struct cpu *c, const struct insn *i)
 {
 	unsigned sz = i->osz, ss = cpu_stack_size(c), level = i->imm2 & 31;
-	uint64_t old_sp = c->gpr[4].q, old_bp = c->gpr[5].q;
+	uint64_t old_sp = c->gpr[4].q, bp = c->gpr[5].q & size_mask(ss);
 	if (cpu_push(c, sz, reg_read(c, 5, sz)))
 		return EXEC_STOP;
-	uint64_t frame = c->gpr[4].q & size_mask(ss);
-	uint64_t bp = old_bp;
+	unsigned fsz = ss == 8 ? 8 : sz;
+	uint64_t frame = reg_read(c, 4, fsz);
 	for (unsigned k = 1; k < level; k++) {
 		uint64_t v;
 		bp = (bp - sz) & size_mask(ss);
@@ -155,8 +172,11 @@ static int op_enter(struct cpu *c, const struct insn *i)
 	}
 	if (level > 0 && cpu_push(c, sz, frame))
 		goto fault;
-	reg_write(c, 5, ss == 8 ? 8 : sz, frame);
-	cpu_set_sp(c, c->gpr[4].q - (i->imm & 0xffff));
+	uint64_t sp = (c->gpr[4].q - (i->imm & 0xffff)) & size_mask(ss), probe, la;
+	if (cpu_rmw_begin(c, SEG_SS, sp, sz, &probe, &la))
+		goto fault;
+	cpu_set_sp(c, sp);
+	reg_write(c, 5, fsz, frame);
 	return EXEC_NEXT;
 fault:
 	c->gpr[4].q = old_sp;
