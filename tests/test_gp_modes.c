@@ -957,9 +957,22 @@ Test(gp, pusha_wraps_a_16bit_stack)
 
 PER_MODE(string_ops_wrap_16bit_indexes)
 {
-	if (m == M_LONG64)
-		return; /* no 16-bit addressing in 64-bit mode */
 	machine(m);
+	if (m == M_LONG64) {
+		/* No 16-bit addressing; 67 selects ESI/EDI/ECX, and their writes
+		 * zero-extend into RSI/RDI/RCX (SDM vol. 1 3.4.1.1). */
+		put(0x20000, (const uint8_t[]){0xa1, 0xa2, 0xa3}, 3);
+		struct regs in = {.r = {[RSI] = 0xffffffff00020000ull,
+		                        [RDI] = 0xffffffff00040000ull,
+		                        [RCX] = 0xffffffff00000003ull}};
+		struct outcome o = RUN(&in, 0x67, 0xf3, 0xa4);
+		expect_done(&o);
+		EXPECT_MEM(0x40000, 3, 0xa3a2a1);
+		EXPECT_R(o, RSI, 0x20003);
+		EXPECT_R(o, RDI, 0x40003);
+		EXPECT_R(o, RCX, 0);
+		return;
+	}
 	set_seg_base(VM_REG_GUEST_DS, 0x20000);
 	set_seg_base(VM_REG_GUEST_ES, 0x40000);
 	put(0x2ffff, &(uint8_t){0xa1}, 1);
