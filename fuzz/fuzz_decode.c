@@ -31,7 +31,7 @@ static const ZydisStackWidth zstack[MODE_COUNT] = {ZYDIS_STACK_WIDTH_16, ZYDIS_S
 static void check_record(const uint8_t *p, size_t n, unsigned mode)
 {
 	ZydisDecoder dec;
-	ZydisDecoderInit(&dec, zmode[mode], zstack[mode]);
+	lower_decoder_init(&dec, zmode[mode], zstack[mode]);
 	ZydisDecodedInstruction zi;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 	if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, p, n, &zi, ops)))

@@ -1065,10 +1065,6 @@ PER_MODE(hint_nops_do_not_touch_memory)
 	    {0x1d, 5}, {0x1e, 0}, {0x1f, 0}, {0x1f, 6}, {0x1a, 0}, {0x1b, 0},
 	};
 	for (unsigned k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
-		/* MPX's BNDLDX/BNDSTX (0F 1A/1B) with 16-bit addressing: the
-		 * decoder refuses them (docs/deviations.md). */
-		if (addr16(m) && (ops[k][0] == 0x1a || ops[k][0] == 0x1b))
-			continue;
 		code[n++] = 0x0f;
 		code[n++] = ops[k][0];
 		code[n++] = (uint8_t)(ops[k][1] << 3 | rm);

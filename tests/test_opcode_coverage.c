@@ -131,7 +131,7 @@ static unsigned sweep(uint8_t extra, form_fn fn, void *arg)
 	unsigned refused = 0;
 	for (unsigned md = 0; md < sizeof(modes) / sizeof(modes[0]); md++) {
 		ZydisDecoder dec;
-		cr_assert(ZYAN_SUCCESS(ZydisDecoderInit(&dec, modes[md].mode, modes[md].stack)));
+		lower_decoder_init(&dec, modes[md].mode, modes[md].stack);
 		bool is64 = modes[md].mode == ZYDIS_MACHINE_MODE_LONG_64;
 		for (unsigned p = 0; p < sizeof(prefixes) / sizeof(prefixes[0]); p++) {
 			if (prefixes[p].rex && !is64)
@@ -375,7 +375,7 @@ static void audit_lockable(const struct form *f, void *arg)
 	    f->zi.operand_count_visible == 0 || f->ops[0].type != ZYDIS_OPERAND_TYPE_MEMORY)
 		return;
 	ZydisDecoder dec;
-	ZydisDecoderInit(&dec, f->mode->mode, f->mode->stack);
+	lower_decoder_init(&dec, f->mode->mode, f->mode->stack);
 	uint8_t b[25] = {0xf0};
 	memcpy(b + 1, f->bytes, 24);
 	struct form g = {.mode = f->mode, .bytes = b};
@@ -405,7 +405,7 @@ static const struct insn *lower_forced_lock(const uint8_t *b, unsigned n, bool l
 {
 	static struct insn rec;
 	ZydisDecoder dec;
-	ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	lower_decoder_init(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
 	ZydisDecodedInstruction zi;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 	cr_assert(ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, b, n, &zi, ops)));

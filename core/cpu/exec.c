@@ -38,7 +38,7 @@ static void decode_one(struct cpu *c, const uint8_t *buf, size_t avail, struct i
                        bool *ends, ZyanStatus *st)
 {
 	ZydisDecoder dec;
-	ZydisDecoderInit(&dec, zydis_mode[c->mode], zydis_stack[c->mode]);
+	lower_decoder_init(&dec, zydis_mode[c->mode], zydis_stack[c->mode]);
 	ZydisDecodedInstruction zi;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 	*st = ZydisDecoderDecodeFull(&dec, buf, avail, &zi, ops);

@@ -140,6 +140,14 @@ static bool lock_allowed(const ZydisDecodedInstruction *zi, const ZydisDecodedOp
 	}
 }
 
+void lower_decoder_init(ZydisDecoder *dec, ZydisMachineMode mode, ZydisStackWidth width)
+{
+	ZydisDecoderInit(dec, mode, width);
+	ZydisDecoderEnableMode(dec, ZYDIS_DECODER_MODE_MPX, ZYAN_FALSE);
+	ZydisDecoderEnableMode(dec, ZYDIS_DECODER_MODE_CET, ZYAN_FALSE);
+	ZydisDecoderEnableMode(dec, ZYDIS_DECODER_MODE_CLDEMOTE, ZYAN_FALSE);
+}
+
 bool lower_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops,
                 const struct cpu_model *model, struct insn *out, bool *ends_block)
 {

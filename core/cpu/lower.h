@@ -48,6 +48,14 @@ bool lower_atomic(struct lower *l);
 bool lower_bcd(struct lower *l);
 bool lower_bmi(struct lower *l);
 
+/*
+ * A Zydis decoder as the soft CPU decodes: MPX, CET and CLDEMOTE decoding
+ * off, since no CPU model advertises them, so that their encodings in the
+ * 0F 18-0F 1F hint space decode as the NOPs such a CPU runs (SDM vol. 2B
+ * NOP, "reserved NOP" opcodes).
+ */
+void lower_decoder_init(ZydisDecoder *dec, ZydisMachineMode mode, ZydisStackWidth width);
+
 /* Lower one instruction; returns false if no handler exists (the record
  * then raises #UD and counts the mnemonic). */
 bool lower_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops,
