@@ -18,7 +18,7 @@ DEPS = sh scripts/deps.sh
 # would race on the same directories.
 .NOTPARALLEL:
 
-.PHONY: all deps demo check bench fuzz-smoke install clean format
+.PHONY: all deps demo check bench diffcheck fuzz-smoke install clean format
 
 all: deps
 	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -54,6 +54,15 @@ bench:
 	$(CMAKE) --build build-release -j$(JOBS)
 	bash bench/run-bench.sh build-release/softvmm $(if $(filter 1,$(PEERS)),--peers)
 
+# The differential harness's long run: a Release build, then DIFF_CASES
+# cases against the host CPU (strict: SDM-undefined flags compared too).
+DIFF_CASES ?= 10000000
+DIFF_ARGS  ?=
+diffcheck: deps
+	$(CMAKE) -S . -B build-diff-rel -DCMAKE_BUILD_TYPE=Release
+	$(CMAKE) --build build-diff-rel -j$(JOBS) --target softvmm-diffcheck
+	./build-diff-rel/diff/softvmm-diffcheck --cases $(DIFF_CASES) $(DIFF_ARGS)
+
 # libFuzzer writes new inputs into its first corpus directory, so that is a
 # fresh scratch copy: the committed corpus under fuzz/ is only read.  Crash
 # files go to build-fuzz/artifacts/ instead of the current directory.
@@ -73,7 +82,7 @@ install: all
 clean:
 	rm -rf build build-check build-release build-fuzz
 
-FORMAT_DIRS = core decode paging devices trace runner tests fuzz bench include
+FORMAT_DIRS = core decode paging devices trace runner tests fuzz bench include diff
 
 # The fuzz corpus holds raw inputs, never sources, whatever their names.
 format:
