@@ -5,6 +5,8 @@
  */
 #include "runner/exit_handlers.h"
 
+#include "runner/inout_str.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -42,13 +44,25 @@ static enum vmexit_action vmexit_inout(struct runner_state *rs, struct vm_exit *
 	return VMEXIT_CONTINUE;
 }
 
-/* bhyverun emulates string I/O in user space (inout.c); the runner does not yet. */
+/*
+ * bhyverun.c:vmexit_inout for a string instruction: inout.c:emulate_inout
+ * moves up to 16 elements and leaves inst_length 0 while the count is not
+ * done, so CONTINUE restarts the instruction (inout_str.h).
+ */
 static enum vmexit_action vmexit_inout_str(struct runner_state *rs, struct vm_exit *vme)
 {
-	fprintf(rs->opts->diag,
-	        "softvmm: string I/O (INS/OUTS) at rip 0x%" PRIx64 " not supported yet\n",
-	        vme->rip);
-	return end_run(rs, RUNNER_EXIT_SOFTWARE);
+	const struct vm_inout *io = &vme->u.inout_str.inout;
+	int err = inout_str_emulate(&rs->ports, rs->vm, rs->vcpu, vme);
+	if (err != 0) {
+		fprintf(rs->opts->diag,
+		        "softvmm: %s port 0x%x (%d bytes) at rip 0x%" PRIx64 ": %s\n",
+		        io->in ? "ins from" : "outs to", (unsigned)io->port, (int)io->bytes,
+		        vme->rip, strerror(err));
+		return end_run(rs, RUNNER_EXIT_SOFTWARE);
+	}
+	if (rs->devices.exit_request.requested)
+		return end_run(rs, rs->devices.exit_request.status);
+	return VMEXIT_CONTINUE;
 }
 
 /* A fault injected while handling the exit: the instruction must restart to take it. */
@@ -142,16 +156,33 @@ static enum vmexit_action vmexit_bogus(struct runner_state *rs, struct vm_exit *
 	return VMEXIT_RESTART;
 }
 
-/* bhyverun.c:vmexit_rdmsr with strictmsr: xmsr.c:emulate_rdmsr knows no MSR, so #GP. */
+/*
+ * bhyverun.c:vmexit_rdmsr.  xmsr.c:emulate_rdmsr knows no MSR, so every
+ * RDMSR that reaches the runner fails: by default (bhyverun's strictmsr)
+ * #GP(0) is injected and the RDMSR restarts to take it; with
+ * --ignore-unknown-msrs (bhyve's -w) EAX and EDX become 0 (RAX and RDX
+ * zero-extended) and the guest continues after it.
+ */
 static enum vmexit_action vmexit_rdmsr(struct runner_state *rs, struct vm_exit *vme)
 {
-	fprintf(rs->opts->diag, "softvmm: rdmsr 0x%x at rip 0x%" PRIx64 ": #GP injected\n",
-	        vme->u.msr.code, vme->rip);
-	vm_inject_gp(rs->vm, rs->vcpu);
-	return VMEXIT_RESTART;
+	bool ignore = rs->opts->ignore_unknown_msrs;
+	fprintf(rs->opts->diag, "softvmm: rdmsr 0x%x at rip 0x%" PRIx64 ": %s\n", vme->u.msr.code,
+	        vme->rip, ignore ? "ignored, read as 0" : "#GP injected");
+	if (!ignore) {
+		vm_inject_gp(rs->vm, rs->vcpu);
+		return VMEXIT_RESTART;
+	}
+	int err = vm_set_register(rs->vm, rs->vcpu, VM_REG_GUEST_RAX, 0);
+	if (err == 0)
+		err = vm_set_register(rs->vm, rs->vcpu, VM_REG_GUEST_RDX, 0);
+	if (err != 0) {
+		fprintf(rs->opts->diag, "softvmm: vm_set_register: %s\n", strerror(err));
+		return end_run(rs, RUNNER_EXIT_SOFTWARE);
+	}
+	return VMEXIT_CONTINUE;
 }
 
-/* The writes xmsr.c:emulate_wrmsr ignores on Intel; any other WRMSR gets #GP. */
+/* The writes xmsr.c:emulate_wrmsr accepts and ignores; any other fails. */
 static bool wrmsr_ignored(uint32_t msr)
 {
 	switch (msr) {
@@ -164,14 +195,21 @@ static bool wrmsr_ignored(uint32_t msr)
 	}
 }
 
-/* bhyverun.c:vmexit_wrmsr with strictmsr. */
+/*
+ * bhyverun.c:vmexit_wrmsr: a failed WRMSR gets #GP(0) and restarts, or
+ * with --ignore-unknown-msrs (bhyve's -w) is dropped and the guest
+ * continues after it.
+ */
 static enum vmexit_action vmexit_wrmsr(struct runner_state *rs, struct vm_exit *vme)
 {
 	if (wrmsr_ignored(vme->u.msr.code))
 		return VMEXIT_CONTINUE;
+	bool ignore = rs->opts->ignore_unknown_msrs;
 	fprintf(rs->opts->diag,
-	        "softvmm: wrmsr 0x%x value 0x%" PRIx64 " at rip 0x%" PRIx64 ": #GP injected\n",
-	        vme->u.msr.code, vme->u.msr.wval, vme->rip);
+	        "softvmm: wrmsr 0x%x value 0x%" PRIx64 " at rip 0x%" PRIx64 ": %s\n",
+	        vme->u.msr.code, vme->u.msr.wval, vme->rip, ignore ? "ignored" : "#GP injected");
+	if (ignore)
+		return VMEXIT_CONTINUE;
 	vm_inject_gp(rs->vm, rs->vcpu);
 	return VMEXIT_RESTART;
 }

@@ -209,6 +209,14 @@ static enum runner_parse_result parse_one(struct runner_options *o, int argc, ch
 		o->stats = true;
 		return RUNNER_PARSE_RUN;
 	}
+	if (strcmp(arg, "--ignore-unknown-msrs") == 0) {
+		o->ignore_unknown_msrs = true;
+		return RUNNER_PARSE_RUN;
+	}
+	if (strcmp(arg, "--mtrap") == 0) {
+		o->mtrap = true;
+		return RUNNER_PARSE_RUN;
+	}
 	if (arg[0] != '-' || arg[1] == '\0')
 		return take_image(o, arg);
 	const char *eq = strchr(arg, '=');

@@ -54,8 +54,13 @@ struct runner_options {
 	enum runner_exit_report exits;
 	bool stats;
 	const char *cpu_model; /* NULL: the library's default */
-	FILE *guest_out;       /* guest console bytes (default stdout) */
-	FILE *diag;            /* softvmm's own messages and reports (default stderr) */
+	/* bhyve's -w: an RDMSR/WRMSR exit of an MSR nobody emulates reads 0
+	 * or is dropped, instead of taking #GP (bhyverun's strictmsr). */
+	bool ignore_unknown_msrs;
+	/* VM_CAP_MTRAP_EXIT: an MTRAP exit after every instruction. */
+	bool mtrap;
+	FILE *guest_out; /* guest console bytes (default stdout) */
+	FILE *diag;      /* softvmm's own messages and reports (default stderr) */
 };
 
 struct runner_result {

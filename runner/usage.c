@@ -38,6 +38,14 @@ static const char usage_text[] =
     "                      json     one JSON object per exit (JSON Lines)\n"
     "  --stats           print counters, wall time and MIPS on stderr at the end\n"
     "  --cpu NAME        CPU model (CPUID table and vendor profile)\n"
+    "  --ignore-unknown-msrs\n"
+    "                    an RDMSR of an MSR nobody emulates reads 0 and such a\n"
+    "                    WRMSR is dropped (bhyve's -w); by default both take\n"
+    "                    #GP(0)\n"
+    "  --mtrap           set VM_CAP_MTRAP_EXIT: an MTRAP exit after every\n"
+    "                    instruction and every exception delivered (shown by\n"
+    "                    --exits), which the runner resumes from at once\n"
+    "                    (bhyverun's vmexit_mtrap)\n"
     "  -h, --help        print this help and exit\n"
     "\n"
     "Every general register starts at 0 except RSP = 0x7C00; RFLAGS = 0x2.\n"
@@ -78,8 +86,8 @@ static const char usage_text[] =
     "           long64 page tables)\n"
     "  66       IMAGE cannot be read\n"
     "  70       softvmm failed, or the guest needs what the runner does not do:\n"
-    "           an MMIO access outside every device, string I/O (INS/OUTS, not\n"
-    "           supported yet), a task switch, a VMX exit\n"
+    "           an MMIO access outside every device, string I/O on memory that\n"
+    "           is not RAM, a task switch, a VMX exit\n"
     "  75       --max-insns was reached\n";
 
 void runner_print_usage(FILE *f)

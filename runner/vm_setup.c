@@ -79,6 +79,17 @@ static int prepare_vcpu(struct runner_state *rs)
 		        name != NULL ? name : "a register", strerror(err));
 		return RUNNER_EXIT_SOFTWARE;
 	}
+	/* bhyverun -H (fbsdrun_set_capabilities): HLT exits to the vmm, whose
+	 * vm_handle_hlt ends the run with SUSPENDED {HALT} once the vcpu halts
+	 * with interrupts off.  Without it the vcpu would sit halted. */
+	err = vm_set_capability(rs->vm, rs->vcpu, VM_CAP_HALT_EXIT, 1);
+	if (err != 0)
+		return fail(rs, "vm_set_capability(VM_CAP_HALT_EXIT)", err);
+	if (o->mtrap) {
+		err = vm_set_capability(rs->vm, rs->vcpu, VM_CAP_MTRAP_EXIT, 1);
+		if (err != 0)
+			return fail(rs, "vm_set_capability(VM_CAP_MTRAP_EXIT)", err);
+	}
 	if (o->max_insns != 0) {
 		err = vm_set_insn_limit(rs->vm, rs->vcpu, o->max_insns);
 		if (err != 0)

@@ -197,15 +197,6 @@ Test(runner_runs, the_same_run_gives_the_same_digest_whatever_is_reported)
 	free_run(&b);
 }
 
-Test(runner_runs, string_io_is_not_supported_yet)
-{
-	struct captured_run c;
-	run(&c, "runner_ins");
-	expect_status(&c, 70);
-	expect_diag(&c, "softvmm: string I/O (INS/OUTS) at rip 0x7c06 not supported yet\n");
-	free_run(&c);
-}
-
 Test(runner_runs, halt_and_triple_fault_give_bhyverun_statuses)
 {
 	struct captured_run c;
