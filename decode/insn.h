@@ -51,5 +51,6 @@ struct insn {
 #define INSN_F_REPNE 0x02 /* REPNE prefix */
 #define INSN_F_MEM   0x04 /* has a memory operand */
 #define INSN_F_LOCK  0x08
+#define INSN_F_CL    0x10 /* shifts and rotates: the count is in CL */
 
 #endif

@@ -41,7 +41,7 @@ static inline uint64_t shift_lazy(struct cpu *c, enum sh_op op, unsigned sz, uin
 /* Returns the result and sets the flags; with a masked count of 0 it
  * returns with *unchanged set and changes nothing. */
 static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, unsigned cnt,
-                      bool *unchanged)
+                      bool keep_of, bool *unchanged)
 {
 	unsigned bits = sz * 8;
 	uint64_t m = size_mask(sz), sb = sign_bit(sz), r;
@@ -62,6 +62,8 @@ static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, uns
 		cf = r & 1;
 		/* The first step's MSB(result) XOR CF: the top two bits of a. */
 		of = ((a >> (bits - 1)) ^ (a >> (bits - 2))) & 1;
+		if (keep_of && cnt != 1)
+			of = f & RF_OF; /* see keep_of at shift()'s callers */
 		f = (f & ~(uint64_t)(RF_CF | RF_OF)) | (cf ? RF_CF : 0) | (of ? RF_OF : 0);
 		break;
 	}
@@ -71,6 +73,8 @@ static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, uns
 		cf = (r & sb) != 0;
 		/* The first step's two top result bits: LSB and MSB of a. */
 		of = ((a >> (bits - 1)) ^ a) & 1;
+		if (keep_of && cnt != 1)
+			of = f & RF_OF;
 		f = (f & ~(uint64_t)(RF_CF | RF_OF)) | (cf ? RF_CF : 0) | (of ? RF_OF : 0);
 		break;
 	}
@@ -114,15 +118,20 @@ static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, uns
 
 static unsigned count_of(const struct cpu *c, const struct insn *i)
 {
-	return i->sub == 0xff ? c->gpr[1].b[0] : i->sub;
+	return (i->flags & INSN_F_CL) ? c->gpr[1].b[0] : i->sub;
 }
 
 static int op_shift_r(struct cpu *c, const struct insn *i)
 {
 	bool same;
+	/* Measured on Intel: ROL/ROR of a register by an imm8 count other
+	 * than 1 leave OF as it was; by CL, or of memory, OF is the first
+	 * step's. */
 	uint64_t r = shift(c, (enum sh_op)(i->imm2), i->osz, reg_read(c, i->r1, i->osz),
-	                   count_of(c, i), &same);
-	if (!same)
+	                   count_of(c, i), !(i->flags & INSN_F_CL), &same);
+	/* A 32-bit destination is written, and zero-extended, even when the
+	 * count leaves it unchanged (measured: so does the host). */
+	if (!same || i->osz == 4)
 		reg_write(c, i->r1, i->osz, r);
 	return EXEC_NEXT;
 }
@@ -136,6 +145,8 @@ static int op_shift_r(struct cpu *c, const struct insn *i)
 		if (cnt)                                                                           \
 			reg_write(c, i->r1, sz,                                                    \
 			          shift_lazy(c, op, sz, reg_read(c, i->r1, sz), cnt));             \
+		else if ((sz) == 4)                                                                \
+			reg_write(c, i->r1, 4, reg_read(c, i->r1, 4)); /* zero-extends */          \
 		return EXEC_NEXT;                                                                  \
 	}
 #define GEN_SHIFT_REG_SIZES(name, op)                                                              \
@@ -161,7 +172,7 @@ static int op_shift_m(struct cpu *c, const struct insn *i)
 	struct lazy_flags lf = c->lf;
 	uint64_t fl = c->rflags;
 	bool same;
-	uint64_t r = shift(c, (enum sh_op)(i->imm2), i->osz, a, count_of(c, i), &same);
+	uint64_t r = shift(c, (enum sh_op)(i->imm2), i->osz, a, count_of(c, i), false, &same);
 	if (!same && cpu_rmw_commit(c, la, i->osz, r)) {
 		c->lf = lf;
 		c->rflags = fl;
@@ -174,7 +185,7 @@ static int op_shift_m(struct cpu *c, const struct insn *i)
 static int op_shxd(struct cpu *c, const struct insn *i)
 {
 	unsigned sz = i->osz, bits = sz * 8;
-	unsigned cnt = (i->sub == 0xff ? c->gpr[1].b[0] : i->sub) & (sz == 8 ? 0x3f : 0x1f);
+	unsigned cnt = count_of(c, i) & (sz == 8 ? 0x3f : 0x1f);
 	uint64_t a,
 	    la = 0,
 	    src = reg_read(c, i->r2 != INSN_NOREG && !(i->flags & INSN_F_MEM) ? i->r2 : i->r1, sz);
@@ -184,8 +195,13 @@ static int op_shxd(struct cpu *c, const struct insn *i)
 	} else {
 		a = reg_read(c, i->r1, sz);
 	}
-	if (cnt == 0)
+	if (cnt == 0) {
+		/* Nothing shifts, but a 32-bit register is still written and
+		 * zero-extended (measured). */
+		if (sz == 4 && !(i->flags & INSN_F_MEM))
+			reg_write(c, i->r1, 4, a);
 		return EXEC_NEXT;
+	}
 	uint64_t m = size_mask(sz), r;
 	bool cf, of;
 	if (sz == 2) {
@@ -257,9 +273,16 @@ bool lower_shift(struct lower *l)
 	case ZYDIS_MNEMONIC_SHLD:
 	case ZYDIS_MNEMONIC_SHRD: {
 		i->imm2 = l->zi->mnemonic == ZYDIS_MNEMONIC_SHRD;
-		i->sub = l->k[2] == OPK_IMM ? (uint8_t)l->op[2].imm.value.u : 0xff;
+		if (l->k[2] == OPK_IMM)
+			i->sub = (uint8_t)l->op[2].imm.value.u;
+		else
+			i->flags |= INSN_F_CL;
+		/* The source is the second operand; the generic lowering put CL
+		 * in r2 when the count is in CL. */
 		if (l->k[0] == OPK_MEM)
 			i->r1 = lower_gpr(l->op[1].reg.value);
+		else
+			i->r2 = lower_gpr(l->op[1].reg.value);
 		i->fn = op_shxd;
 		return true;
 	}
@@ -267,13 +290,13 @@ bool lower_shift(struct lower *l)
 		return false;
 	}
 	i->imm2 = (uint16_t)op;
-	/* Count: an immediate (1 for the D0/D1 forms) or CL (sub = 0xff). */
+	/* Count: an immediate (1 for the D0/D1 forms) or CL (INSN_F_CL). */
 	if (l->nops < 2)
 		i->sub = 1;
 	else if (l->k[1] == OPK_IMM)
 		i->sub = (uint8_t)l->op[1].imm.value.u;
 	else
-		i->sub = 0xff;
+		i->flags |= INSN_F_CL;
 	if (l->k[0] == OPK_MEM) {
 		i->fn = op_shift_m;
 	} else if (op == S_SHL || op == S_SHR || op == S_SAR) {
