@@ -18,7 +18,7 @@ DEPS = sh scripts/deps.sh
 # would race on the same directories.
 .NOTPARALLEL:
 
-.PHONY: all deps demo check bench diffcheck fuzz-smoke install clean format
+.PHONY: all deps demo check bench diffcheck measure-undefined record-corpus fuzz-smoke install clean format
 
 all: deps
 	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -63,6 +63,29 @@ diffcheck: deps
 	$(CMAKE) --build build-diff-rel -j$(JOBS) --target softvmm-diffcheck
 	./build-diff-rel/diff/softvmm-diffcheck --cases $(DIFF_CASES) $(DIFF_ARGS)
 
+# The host vendor's measured table of undefined results, committed as data
+# (docs/undefined-behaviour.md): run it on each vendor's machine and commit
+# tests/data/undefined/VENDOR.tsv; test_recorded_cases replays every table
+# under its vendor's profile on any host.  record-corpus records the
+# instruction corpus of tests/data/cases the same way.
+HOST_VENDOR = $(shell grep -m1 -o -E 'GenuineIntel|AuthenticAMD' /proc/cpuinfo | \
+	sed -e 's/GenuineIntel/intel/' -e 's/AuthenticAMD/amd/')
+measure-undefined: deps
+	@test -n "$(HOST_VENDOR)" || { echo "measure-undefined: the host is neither Intel nor AMD" >&2; exit 1; }
+	$(CMAKE) -S . -B build-diff-rel -DCMAKE_BUILD_TYPE=Release
+	$(CMAKE) --build build-diff-rel -j$(JOBS) --target softvmm-record
+	mkdir -p tests/data/undefined
+	./build-diff-rel/diff/softvmm-record --undefined-only --cases 16 --mem-cases 2 \
+		--out tests/data/undefined/$(HOST_VENDOR).tsv
+
+record-corpus: deps
+	@test -n "$(HOST_VENDOR)" || { echo "record-corpus: the host is neither Intel nor AMD" >&2; exit 1; }
+	$(CMAKE) -S . -B build-diff-rel -DCMAKE_BUILD_TYPE=Release
+	$(CMAKE) --build build-diff-rel -j$(JOBS) --target softvmm-record
+	mkdir -p tests/data/cases
+	./build-diff-rel/diff/softvmm-record --cases 2 --mem-cases 1 \
+		--out tests/data/cases/gp-$(HOST_VENDOR).tsv
+
 # libFuzzer writes new inputs into its first corpus directory, so that is a
 # fresh scratch copy: the committed corpus under fuzz/ is only read.  Crash
 # files go to build-fuzz/artifacts/ instead of the current directory.
@@ -80,7 +103,7 @@ install: all
 	$(CMAKE) --install build --prefix $(PREFIX)
 
 clean:
-	rm -rf build build-check build-release build-fuzz
+	rm -rf build build-check build-release build-fuzz build-diff-rel
 
 FORMAT_DIRS = core decode paging devices trace runner tests fuzz bench include diff
 

@@ -34,3 +34,26 @@ void dx_compare(const struct dx_case *c, const struct dx_result *host, const str
 	d->stack = memcmp(host->stack, soft->stack, DX_WIN) != 0;
 	d->any = d->gprs || d->flags || d->fault || d->rip || d->data || d->stack;
 }
+
+bool dx_target_applies(enum dx_target t, const struct dx_result *host)
+{
+	/* Real mode has no paging: a case the host ends with a page fault (its
+	 * 16-bit segments reach unmapped pages) has no real-mode counterpart. */
+	return !(t == DX_T16R && host->vector == 14);
+}
+
+void dx_soft_fixup(enum dx_target t, const struct dx_result *host, struct dx_result *soft)
+{
+	/* A real-mode exception pushes IP, CS and FLAGS on the case's own
+	 * stack, below the SP of the fault, over whatever the instruction wrote
+	 * there before it faulted; those six bytes say nothing about the
+	 * instruction, so the host's are taken. */
+	if (t != DX_T16R || soft->fault == DX_OK)
+		return;
+	uint16_t sp = (uint16_t)host->gpr[4];
+	for (unsigned k = 1; k <= 6; k++) {
+		uint16_t a = (uint16_t)(sp - k);
+		if (a < DX_WIN)
+			soft->stack[a] = host->stack[a];
+	}
+}

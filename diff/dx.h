@@ -176,6 +176,11 @@ struct dx_diff {
 	bool data, stack;
 	bool any;
 };
+/* Whether soft target t can reproduce the host's run (real mode cannot
+ * page-fault), and what to take from the host before comparing (the bytes
+ * a real-mode exception frame overwrote). */
+bool dx_target_applies(enum dx_target t, const struct dx_result *host);
+void dx_soft_fixup(enum dx_target t, const struct dx_result *host, struct dx_result *soft);
 /* Compare soft with host for case c; strict: count the undefined parts too. */
 void dx_compare(const struct dx_case *c, const struct dx_result *host, const struct dx_result *soft,
                 bool strict, struct dx_diff *d);

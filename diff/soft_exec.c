@@ -106,15 +106,16 @@ static uint64_t word(const uint8_t *p, unsigned size)
 }
 
 /* The state at the fault, from the frame the delivery pushed.  Long mode:
- * RIP CS RFLAGS RSP SS on the ring-0 stack, after the error code if any.
- * 16-bit: [error code] IP CS FLAGS, 16 bits each, on the case's own stack,
- * whose bytes are then put back as the case gave them (they are the
- * delivery's, not the instruction's). */
+ * RIP CS RFLAGS RSP SS, 8 bytes each, on the ring-0 stack, after the error
+ * code if any; 16-bit protected mode: EIP CS EFLAGS ESP SS, 4 bytes each,
+ * there too (32-bit gates from CPL 3).  Real mode: IP CS FLAGS, 16 bits
+ * each, on the case's own stack, whose bytes are then put back as the case
+ * gave them (they are the delivery's, not the instruction's). */
 static void from_frame(struct vm *vm, enum dx_target t, const struct dx_case *c,
                        const struct vm_vcpu_state *st, unsigned vector, struct dx_result *r)
 {
-	if (t == DX_T16R || t == DX_T16P) {
-		unsigned n = t == DX_T16P && pushes_error_code(vector) ? 8 : 6;
+	if (t == DX_T16R) {
+		unsigned n = 6;
 		uint16_t sp = (uint16_t)st->gpr[4];
 		const uint8_t *f = hold(vm, sx_stack_gpa(t) + (sp & ~0xfffu), VM_PROT_READ);
 		unsigned o = sp & 0xfff;
@@ -122,7 +123,7 @@ static void from_frame(struct vm *vm, enum dx_target t, const struct dx_case *c,
 			r->fault = DX_HARNESS;
 			return;
 		}
-		f += o + n - 6;
+		f += o;
 		r->rip = word(f, 2);
 		r->rflags = (r->rflags & ~0xffffull) | word(f + 4, 2);
 		r->gpr[4] = (st->gpr[4] & ~0xffffull) | (uint16_t)(sp + n);
@@ -131,17 +132,18 @@ static void from_frame(struct vm *vm, enum dx_target t, const struct dx_case *c,
 				r->stack[(uint16_t)(sp + k)] = c->stack[(uint16_t)(sp + k)];
 		return;
 	}
-	uint64_t sp = st->gpr[4];
+	unsigned w = t == DX_T16P ? 4 : 8;
+	uint64_t sp = st->gpr[4] & (w == 4 ? 0xffffffffull : ~0ull);
 	if (sp < SX_RSP0 - 64 || sp >= SX_RSP0) {
 		r->fault = DX_HARNESS;
 		return;
 	}
 	const uint8_t *f = hold(vm, sp & ~0xfffull, VM_PROT_READ) + (sp & 0xfff);
 	if (pushes_error_code(vector))
-		f += 8;
-	r->rip = word(f, 8) - DX_CODE;
-	r->rflags = word(f + 16, 8);
-	r->gpr[4] = word(f + 24, 8);
+		f += w;
+	r->rip = word(f, w) - (w == 8 ? DX_CODE : 0);
+	r->rflags = word(f + 2 * w, w);
+	r->gpr[4] = word(f + 3 * w, w);
 }
 
 static void harness(struct dx_result *r)

@@ -100,12 +100,13 @@ static void tables(struct vm *vm, bool lm)
 		uint32_t off = SX_HANDLER + 16 * v;
 		/* INT3 and INTO may be raised at CPL 3 (Linux's gates are DPL 3). */
 		unsigned dpl = v == 3 || v == 4 ? 3 : 0;
-		/* 16-bit protected mode: 16-bit interrupt gates (see sx_enter). */
-		unsigned type = lm ? 0x8e : 0x86;
+		/* 32-bit interrupt gates in 16-bit protected mode too: their frame
+		 * keeps all of ESP and EIP (soft_exec.c reads it). */
+		unsigned type = 0x8e;
 		uint64_t lo = (off & 0xffff) | (uint64_t)SX_KCODE << 16 |
 		              (uint64_t)(type | dpl << 5) << 40 | (uint64_t)(off >> 16) << 48;
 		if (lm) {
-			idt[2 * v] = lo | 1ull << 32; /* IST1: see sx_enter */
+			idt[2 * v] = lo | 1ull << 32; /* IST1: a known ring-0 stack */
 			idt[2 * v + 1] = 0;
 		} else {
 			idt[v] = lo;
@@ -198,35 +199,22 @@ void sx_enter(struct vm *vm, enum dx_target t)
 		seg(vm, VM_REG_GUEST_CS, SX_UCODE64, 0, 0xffffffff, 0xa0fb);
 		break;
 	case DX_T32:
-		/*
-		 * Ring 0, not 3: the soft CPU cannot yet deliver an exception from
-		 * compatibility mode to ring 0 (it pushes the frame through the
-		 * null SS it has just loaded, with compatibility-mode stack rules,
-		 * and triple-faults).  At CPL 0 the IST switch keeps the flat SS.
-		 * The cases do not tell CPL 0 from 3: POPF keeps IF set and IOPL 0,
-		 * and no case touches the supervisor pages.
-		 */
-		seg(vm, VM_REG_GUEST_SS, SX_KDATA, 0, 0xffffffff, 0xc093);
-		seg(vm, VM_REG_GUEST_DS, SX_KDATA, 0, 0xffffffff, 0xc093);
-		seg(vm, VM_REG_GUEST_ES, SX_KDATA, 0, 0xffffffff, 0xc093);
+		seg(vm, VM_REG_GUEST_SS, SX_UDATA, 0, 0xffffffff, 0xc0f3);
+		seg(vm, VM_REG_GUEST_DS, SX_UDATA, 0, 0xffffffff, 0xc0f3);
+		seg(vm, VM_REG_GUEST_ES, SX_UDATA, 0, 0xffffffff, 0xc0f3);
 		seg(vm, VM_REG_GUEST_FS, 0, 0, 0, unusable);
 		seg(vm, VM_REG_GUEST_GS, 0, 0, 0, unusable);
-		seg(vm, VM_REG_GUEST_CS, SX_KCODE32, 0, 0xffffffff, 0xc09b);
+		seg(vm, VM_REG_GUEST_CS, SX_UCODE32, 0, 0xffffffff, 0xc0fb);
 		break;
 	case DX_T16P:
-		/*
-		 * Ring 0 as well: the soft CPU cannot yet deliver an exception from
-		 * CPL 3 to ring 0 in protected mode (it checks the TSS's SS0
-		 * against the old CPL and triple-faults).  At CPL 0 a 16-bit gate
-		 * pushes a real-mode-like frame on the case's own stack, which
-		 * soft_exec.c reads and then restores.
-		 */
-		seg(vm, VM_REG_GUEST_SS, SX_STACK16 & ~3, DX_STACK, 0xffff, 0x93);
-		seg(vm, VM_REG_GUEST_DS, SX_DATA16 & ~3, DX_DATA, 0xffff, 0x93);
-		seg(vm, VM_REG_GUEST_ES, SX_DATA16 & ~3, DX_DATA, 0xffff, 0x93);
+		/* CPL 3 with the host's LDT selectors; the descriptors are only
+		 * loaded here (no case reloads a segment register). */
+		seg(vm, VM_REG_GUEST_SS, SX_STACK16, DX_STACK, 0xffff, 0xf3);
+		seg(vm, VM_REG_GUEST_DS, SX_DATA16, DX_DATA, 0xffff, 0xf3);
+		seg(vm, VM_REG_GUEST_ES, SX_DATA16, DX_DATA, 0xffff, 0xf3);
 		seg(vm, VM_REG_GUEST_FS, 0, 0, 0, unusable);
 		seg(vm, VM_REG_GUEST_GS, 0, 0, 0, unusable);
-		seg(vm, VM_REG_GUEST_CS, SX_CODE16 & ~3, DX_CODE, 0xffff, 0x9b);
+		seg(vm, VM_REG_GUEST_CS, SX_CODE16, DX_CODE, 0xffff, 0xfb);
 		break;
 	default:
 		seg(vm, VM_REG_GUEST_SS, SX_RM_STACK, SX_RM_STACK << 4, 0xffff, 0x93);

@@ -183,28 +183,25 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 			nsp = esp;
 		}
 		if (new_cpl < (unsigned)c->cpl) {
+			/* The new SS is checked against the new CPL (SDM 6.12.1,
+			 * "stack switch"): the CPL changes first; a fault rolls
+			 * the whole delivery back (delivery_snapshot). */
+			c->cpl = (int)new_cpl;
 			if (lm) {
 				c->seg[SEG_SS].sel = (uint16_t)new_cpl;
 				c->seg[SEG_SS].d.access = SEGA_UNUSABLE | (new_cpl << 5);
 			} else if (cpu_load_seg(c, SEG_SS, nss)) {
 				return EXEC_STOP;
 			}
-			c->cpl = (int)new_cpl;
 		}
 		c->gpr[4].q = nsp;
 		cpu_seg_bounds(c, &c->seg[SEG_SS]);
 	} else if (lm) {
 		c->gpr[4].q &= ~0xfull;
 	}
-	if (lm || stack_switch) {
-		if (cpu_push(c, psz, old_ss) || cpu_push(c, psz, old_sp))
-			return EXEC_STOP;
-	}
-	if (cpu_push(c, psz, rflags) || cpu_push(c, psz, old_cs) || cpu_push(c, psz, ret_ip))
-		return EXEC_STOP;
-	if (has_err && cpu_push(c, psz, err))
-		return EXEC_STOP;
-	/* Load CS from the descriptor read above. */
+	/* Load CS from the descriptor read above before the frame is pushed:
+	 * in IA-32e mode the frame is pushed as 64-bit mode pushes, whatever
+	 * mode the interrupted code ran in (compatibility mode included). */
 	struct segreg *cs = &c->seg[SEG_CS];
 	cs->sel = (uint16_t)((sel & ~3u) | new_cpl);
 	cs->d.base = desc_base(d);
@@ -215,13 +212,21 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 	cs->d.access =
 	    (uint32_t)(((d >> 40) & 0xff) | (((d >> 52) & 0xf) << 12)) | SEGA_TYPE_ACCESSED;
 	c->cpl = (int)new_cpl;
+	cpu_update_mode(c);
+	if (lm || stack_switch) {
+		if (cpu_push(c, psz, old_ss) || cpu_push(c, psz, old_sp))
+			return EXEC_STOP;
+	}
+	if (cpu_push(c, psz, rflags) || cpu_push(c, psz, old_cs) || cpu_push(c, psz, ret_ip))
+		return EXEC_STOP;
+	if (has_err && cpu_push(c, psz, err))
+		return EXEC_STOP;
 	/* Interrupt gates clear IF; both clear TF, NT, RF and VM (SDM 6.12.1.2). */
 	uint64_t clr = RF_TF | RF_NT | RF_RF | RF_VM;
 	if ((type & 1) == 0)
 		clr |= RF_IF;
 	c->rflags &= ~clr;
 	c->rip = gate16 ? (off & 0xffff) : off;
-	cpu_update_mode(c);
 	cpu_flush_tlb(c);
 	return 0;
 }

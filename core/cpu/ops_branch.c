@@ -1,6 +1,6 @@
 /*
  * Control transfers: JMP, Jcc, CALL, RET (near and far), LOOP/LOOPcc,
- * JrCXZ, INT n/INT3/INTO, IRET.  Near targets are truncated to the operand
+ * JrCXZ, INT n/INT3/INTO, BOUND, IRET.  Near targets are truncated to the operand
  * size outside 64-bit mode (SDM JMP/CALL: "EIP <- tempEIP AND 0000FFFFH"
  * for 16-bit operands).
  */
@@ -213,6 +213,25 @@ static int op_into(struct cpu *c, const struct insn *i)
 	return cpu_soft_interrupt(c, IDT_OF, next_ip(c, i));
 }
 
+/*
+ * BOUND r, m (SDM vol. 2A BOUND): m holds a signed lower and upper bound of
+ * the operand size; an index below the one or above the other raises #BR,
+ * a fault (RIP stays at the BOUND).  Zydis decodes no register form and
+ * nothing in 64-bit mode (62 is EVEX there), which are #UD.
+ */
+static int op_bound(struct cpu *c, const struct insn *i)
+{
+	unsigned sz = i->osz;
+	uint64_t ea = cpu_ea(c, i), lo, hi;
+	if (cpu_read(c, i->seg, ea, sz, &lo) ||
+	    cpu_read(c, i->seg, (ea + sz) & size_mask(i->asz), sz, &hi))
+		return EXEC_STOP;
+	int64_t v = sext(reg_read(c, i->r1, sz), sz);
+	if (v < sext(lo, sz) || v > sext(hi, sz))
+		return cpu_raise(c, IDT_BR, false, 0);
+	return EXEC_NEXT;
+}
+
 static const struct {
 	ZydisMnemonic m;
 	uint8_t cc;
@@ -285,6 +304,10 @@ bool lower_branch(struct lower *l)
 		return true;
 	case ZYDIS_MNEMONIC_INTO:
 		i->fn = op_into;
+		return true;
+	case ZYDIS_MNEMONIC_BOUND:
+		i->fn = op_bound;
+		l->ends_block = false;
 		return true;
 	default:
 		l->ends_block = false;

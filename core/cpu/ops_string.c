@@ -33,6 +33,24 @@ enum str_op { STR_MOVS, STR_STOS, STR_LODS, STR_CMPS, STR_SCAS };
 /* rSI, rDI and rCX */
 enum { R_AX = 0, R_CX = 1, R_SI = 6, R_DI = 7 };
 
+/*
+ * A REP whose count is already 0, with a 32-bit address size: what it
+ * writes is not in the SDM.  Measured on Intel (64-bit mode, 67 F3/F2):
+ * ECX is written (zero-extending RCX), and MOVS also writes ESI and EDI,
+ * STOS EDI, as their fast-string loops do; LODS, CMPS and SCAS write only
+ * ECX.  The AMD profile uses the same until AMD hardware is measured
+ * (docs/undefined-behaviour.md).  Outside 64-bit mode these writes change
+ * nothing visible.
+ */
+static void rep_zero_count_writes(struct cpu *c, unsigned op)
+{
+	reg_write(c, R_CX, 4, 0);
+	if (op == STR_MOVS)
+		reg_write(c, R_SI, 4, reg_read(c, R_SI, 4));
+	if (op == STR_MOVS || op == STR_STOS)
+		reg_write(c, R_DI, 4, reg_read(c, R_DI, 4));
+}
+
 static int op_string(struct cpu *c, const struct insn *i)
 {
 	/* Everything the loop needs is read once: a write of the loop may
@@ -45,11 +63,17 @@ static int op_string(struct cpu *c, const struct insn *i)
 	const bool rep = (i->flags & (INSN_F_REP | INSN_F_REPNE)) != 0;
 	const bool repne = (i->flags & INSN_F_REPNE) != 0;
 	const uint64_t step = (c->rflags & RF_DF) ? -(uint64_t)sz : sz;
-	for (unsigned n = 0; n < REP_CHUNK; n++) {
-		/* REP: "WHILE CountReg != 0": a zero count touches nothing and
+	/* Under MTRAP one iteration per call: the monitor trap flag's exit
+	 * follows each iteration of a REP (SDM vol. 3 25.5.2, core/cpu/exec.c). */
+	const unsigned chunk = c->caps[VM_CAP_MTRAP_EXIT] ? 1 : REP_CHUNK;
+	for (unsigned n = 0; n < chunk; n++) {
+		/* REP: "WHILE CountReg != 0": a zero count touches no memory and
 		 * leaves the flags as they were. */
-		if (rep && reg_read(c, R_CX, as) == 0)
+		if (rep && reg_read(c, R_CX, as) == 0) {
+			if (n == 0 && as == 4)
+				rep_zero_count_writes(c, op);
 			goto done;
+		}
 		uint64_t si = reg_read(c, R_SI, as), di = reg_read(c, R_DI, as), a, b;
 		switch (op) {
 		case STR_MOVS:
