@@ -131,11 +131,14 @@ void dx_host_close(struct dx_host *h);
 
 /* ---- soft_exec.c: the software CPU -------------------------------------- */
 
-/* Which soft CPU setup runs a case.  DX_MODE16 cases run on two: real mode
- * and 16-bit protected mode. */
-enum dx_target { DX_T64, DX_T32, DX_T16P, DX_T16R, DX_NTARGETS };
+/* Which soft CPU setup runs a case.  DX_MODE32 cases run on two:
+ * compatibility mode and legacy 32-bit protected mode (32-bit paging);
+ * DX_MODE16 cases on two: 16-bit protected mode and real mode. */
+enum dx_target { DX_T64, DX_T32, DX_T32P, DX_T16P, DX_T16R, DX_NTARGETS };
 const char *dx_target_name(enum dx_target t);
 enum dx_mode dx_target_mode(enum dx_target t);
+/* The targets that run a case of mode m; returns how many (1 or 2). */
+unsigned dx_targets_of(enum dx_mode m, enum dx_target t[2]);
 
 struct dx_soft;
 int dx_soft_open(struct dx_soft **s, char *err, size_t errlen);

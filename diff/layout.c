@@ -89,11 +89,22 @@ enum dx_fault dx_fault_of_vector(unsigned vector)
 
 const char *dx_target_name(enum dx_target t)
 {
-	static const char *const names[] = {"64", "32", "16p", "16r"};
+	static const char *const names[] = {"64", "32c", "32p", "16p", "16r"};
 	return t < DX_NTARGETS ? names[t] : "?";
 }
 
 enum dx_mode dx_target_mode(enum dx_target t)
 {
-	return t == DX_T64 ? DX_MODE64 : t == DX_T32 ? DX_MODE32 : DX_MODE16;
+	return t == DX_T64 ? DX_MODE64 : t == DX_T32 || t == DX_T32P ? DX_MODE32 : DX_MODE16;
+}
+
+unsigned dx_targets_of(enum dx_mode m, enum dx_target t[2])
+{
+	if (m == DX_MODE64) {
+		t[0] = DX_T64;
+		return 1;
+	}
+	t[0] = m == DX_MODE32 ? DX_T32 : DX_T16P;
+	t[1] = m == DX_MODE32 ? DX_T32P : DX_T16R;
+	return 2;
 }

@@ -107,8 +107,8 @@ static uint64_t word(const uint8_t *p, unsigned size)
 
 /* The state at the fault, from the frame the delivery pushed.  Long mode:
  * RIP CS RFLAGS RSP SS, 8 bytes each, on the ring-0 stack, after the error
- * code if any; 16-bit protected mode: EIP CS EFLAGS ESP SS, 4 bytes each,
- * there too (32-bit gates from CPL 3).  Real mode: IP CS FLAGS, 16 bits
+ * code if any; legacy 32- and 16-bit protected mode: EIP CS EFLAGS ESP SS,
+ * 4 bytes each, there too (32-bit gates from CPL 3).  Real mode: IP CS FLAGS, 16 bits
  * each, on the case's own stack, whose bytes are then put back as the case
  * gave them (they are the delivery's, not the instruction's). */
 static void from_frame(struct vm *vm, enum dx_target t, const struct dx_case *c,
@@ -132,7 +132,7 @@ static void from_frame(struct vm *vm, enum dx_target t, const struct dx_case *c,
 				r->stack[(uint16_t)(sp + k)] = c->stack[(uint16_t)(sp + k)];
 		return;
 	}
-	unsigned w = t == DX_T16P ? 4 : 8;
+	unsigned w = t == DX_T16P || t == DX_T32P ? 4 : 8;
 	uint64_t sp = st->gpr[4] & (w == 4 ? 0xffffffffull : ~0ull);
 	if (sp < SX_RSP0 - 64 || sp >= SX_RSP0) {
 		r->fault = DX_HARNESS;
@@ -141,7 +141,7 @@ static void from_frame(struct vm *vm, enum dx_target t, const struct dx_case *c,
 	const uint8_t *f = hold(vm, sp & ~0xfffull, VM_PROT_READ) + (sp & 0xfff);
 	if (pushes_error_code(vector))
 		f += w;
-	r->rip = word(f, w) - (w == 8 ? DX_CODE : 0);
+	r->rip = word(f, w) - (t == DX_T16P ? 0 : DX_CODE);
 	r->rflags = word(f + 2 * w, w);
 	r->gpr[4] = word(f + 3 * w, w);
 }
@@ -173,7 +173,7 @@ void dx_soft_run(struct dx_soft *s, const char *model, enum dx_target t, const s
 	vm_get_stats(vm, 0, &vs);
 	vm_set_insn_limit(vm, 0,
 	                  vs.insns_retired + vs.events_delivered + vs.partial_steps + c->ninsns);
-	bool flat = t == DX_T64 || t == DX_T32;
+	bool flat = t == DX_T64 || t == DX_T32 || t == DX_T32P;
 	struct vm_run run = {.cpuid = 0, .rip = flat ? DX_CODE : 0};
 	if (vm_run(vm, &run) != 0 || run.vm_exit.exitcode != VM_EXITCODE_BOGUS) {
 		harness(r);

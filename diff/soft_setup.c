@@ -160,6 +160,7 @@ int sx_build(const char *model, enum dx_target t, struct vm **vmp)
 		vm_set_register(vm, 0, VM_REG_GUEST_EFER, 0x500);     /* LME LMA */
 		vm_set_register(vm, 0, VM_REG_GUEST_CR0, 0x80000011); /* PG ET PE */
 		break;
+	case DX_T32P:
 	case DX_T16P:
 		map_32(vm);
 		tables(vm, false);
@@ -199,6 +200,7 @@ void sx_enter(struct vm *vm, enum dx_target t)
 		seg(vm, VM_REG_GUEST_CS, SX_UCODE64, 0, 0xffffffff, 0xa0fb);
 		break;
 	case DX_T32:
+	case DX_T32P:
 		seg(vm, VM_REG_GUEST_SS, SX_UDATA, 0, 0xffffffff, 0xc0f3);
 		seg(vm, VM_REG_GUEST_DS, SX_UDATA, 0, 0xffffffff, 0xc0f3);
 		seg(vm, VM_REG_GUEST_ES, SX_UDATA, 0, 0xffffffff, 0xc0f3);

@@ -34,26 +34,11 @@ static bool selected(const struct dx_sweep_opts *o, const struct dx_variant *v)
 	return !o->filter || strstr(v->name, o->filter) != NULL;
 }
 
-static unsigned targets_of(enum dx_mode m, enum dx_target t[2])
-{
-	if (m == DX_MODE64) {
-		t[0] = DX_T64;
-		return 1;
-	}
-	if (m == DX_MODE32) {
-		t[0] = DX_T32;
-		return 1;
-	}
-	t[0] = DX_T16P;
-	t[1] = DX_T16R;
-	return 2;
-}
-
 static int run_variant(struct run *r, const struct dx_variant *v, const char *model,
                        uint64_t ncases, struct dx_variant_stats *vs, char *err, size_t errlen)
 {
 	enum dx_target t[2];
-	unsigned nt = targets_of((enum dx_mode)v->mode, t);
+	unsigned nt = dx_targets_of((enum dx_mode)v->mode, t);
 	for (uint64_t done = 0; done < ncases;) {
 		unsigned k = ncases - done < CHUNK ? (unsigned)(ncases - done) : CHUNK;
 		for (unsigned i = 0; i < k; i++)

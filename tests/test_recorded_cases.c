@@ -5,7 +5,8 @@
  * instruction corpus) runs on the software CPU with the profile of the
  * vendor that recorded it, and must give the recorded registers, flags
  * (undefined ones included), RIP, fault and memory windows exactly.  A
- * 16-bit case runs twice: in real mode and in 16-bit protected mode.
+ * 16-bit case runs twice, in real mode and in 16-bit protected mode, and a
+ * 32-bit case twice, in compatibility mode and in legacy protected mode.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -75,15 +76,7 @@ static unsigned long replay(const char *path, unsigned long *bad)
 	int got;
 	while ((got = dx_record_next(&r, &c, &h, err, sizeof(err))) == 1) {
 		enum dx_target ts[2];
-		unsigned nt = 0;
-		if (c.mode == DX_MODE64)
-			ts[nt++] = DX_T64;
-		else if (c.mode == DX_MODE32)
-			ts[nt++] = DX_T32;
-		else {
-			ts[nt++] = DX_T16R;
-			ts[nt++] = DX_T16P;
-		}
+		unsigned nt = dx_targets_of((enum dx_mode)c.mode, ts);
 		for (unsigned k = 0; k < nt; k++) {
 			struct dx_diff d;
 			if (!dx_target_applies(ts[k], &h))
