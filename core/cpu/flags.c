@@ -53,13 +53,18 @@ bool lf_of(const struct cpu *c)
 		return f->res == sb - 1;
 	case LF_SHL:
 		/* Defined for a count of 1 as MSB(result) XOR CF, which is the top
-		 * two bits of the operand XORed.  Undefined for larger counts;
-		 * measured on Intel: the same two bits, whatever the count (the
-		 * AMD profile uses it too until measured; docs/undefined-behaviour.md). */
+		 * two bits of the operand XORed.  Undefined for larger counts
+		 * (docs/undefined-behaviour.md): Intel (measured) keeps the operand
+		 * formula; AMD applies MSB(result) XOR CF to the final result. */
+		if (cpu_profile_amd(c))
+			return ((f->res & sb) != 0) != lf_cf(c);
 		return (((f->a >> (f->size * 8 - 1)) ^ (f->a >> (f->size * 8 - 2))) & 1) != 0;
 	case LF_SHR:
-		/* MSB of the operand: defined for a count of 1, measured on Intel
-		 * for every count. */
+		/* Defined for a count of 1 as the operand's MSB, which is bit
+		 * size-2 of the result.  Intel (measured) keeps the operand's MSB
+		 * for every count; AMD takes the result's bit size-2. */
+		if (cpu_profile_amd(c))
+			return (f->res >> (f->size * 8 - 2)) & 1;
 		return (f->a & sb) != 0;
 	default:
 		return false; /* SAR: OF = 0 */
@@ -77,6 +82,12 @@ bool lf_af(const struct cpu *c)
 	case LF_INC:
 	case LF_DEC:
 		return ((f->a ^ f->b ^ f->res) & 0x10) != 0;
+	case LF_SHL:
+	case LF_SHR:
+	case LF_SAR:
+		/* Undefined after a shift: Intel (measured) clears it, AMD sets it
+		 * (docs/undefined-behaviour.md). */
+		return cpu_profile_amd(c);
 	default:
 		return false;
 	}

@@ -9,7 +9,9 @@
  * immediates: OF = 0 after DAA, DAS, AAA and AAS; SF, ZF and PF from the
  * final AL after AAA and AAS; CF = OF = AF = 0 after AAM; and after AAD the
  * flags of the 8-bit ADD AL, (AH * imm8) AND FFH that computes the result.
- * The AMD profile uses the same rules until AMD hardware is measured.
+ * The AMD profile differs for AAD only (CF = OF = AF = 0, as box64
+ * describes AMD processors); elsewhere it uses the Intel rules until AMD
+ * hardware is measured.
  */
 #include "core/cpu/cpu.h"
 #include "core/cpu/lower.h"
@@ -135,7 +137,10 @@ static int op_aad(struct cpu *c, const struct insn *i)
 	uint8_t a = al_of(c), b = (uint8_t)(c->gpr[0].b[1] * (uint8_t)i->imm);
 	uint8_t al = (uint8_t)(a + b);
 	c->gpr[0].w = al;
-	lf_set(c, LF_ADD, 1, al, a, b);
+	if (cpu_profile_amd(c))
+		bcd_flags(c, al, false, false); /* AMD: CF = OF = AF = 0, as AAM */
+	else
+		lf_set(c, LF_ADD, 1, al, a, b);
 	return EXEC_NEXT;
 }
 

@@ -3,8 +3,9 @@
  * BSR; POPCNT, LZCNT, TZCNT; MOVBE.
  *
  * Flags these instructions leave undefined follow the vendor profile
- * (docs/undefined-behaviour.md): the rules below were measured on Intel
- * hardware; the AMD profile uses the same until AMD hardware is measured.
+ * (docs/undefined-behaviour.md): the Intel rules below were measured on
+ * Intel hardware, the AMD ones come from box64's description of AMD
+ * processors until AMD hardware is measured here.
  */
 #include "core/cpu/cpu.h"
 #include "core/cpu/cpumodel.h"
@@ -111,7 +112,8 @@ static int op_bt_m(struct cpu *c, const struct insn *i)
 /*
  * BSF/BSR (SDM BSF, BSR): ZF = (source == 0); CF, OF, SF, AF and PF are
  * undefined: measured on Intel, CF = OF = SF = AF = 0 and PF is the parity
- * of the index found (of 0 for a zero source), whatever the input flags.
+ * of the index found (of 0 for a zero source), whatever the input flags;
+ * AMD leaves them as they were.
  * The SDM calls the destination undefined for a zero source;
  * AMD documents it as unchanged and Intel processors behave the same in
  * practice (test_bit_ops checks it against the host), bits 63:32 included
@@ -123,13 +125,21 @@ static int op_bsx(struct cpu *c, const struct insn *i)
 	uint64_t v;
 	if (cpu_read_rm(c, i, i->r2, i->osz, &v))
 		return EXEC_STOP;
+	/* AMD changes only ZF (docs/undefined-behaviour.md). */
+	bool amd = cpu_profile_amd(c);
 	if (v == 0) {
-		flags_set_arith(c, RF_ZF | RF_PF);
+		if (amd)
+			flags_update(c, RF_ZF, RF_ZF);
+		else
+			flags_set_arith(c, RF_ZF | RF_PF);
 		return EXEC_NEXT;
 	}
 	unsigned bit = i->sub ? 63u - (unsigned)__builtin_clzll(v) : (unsigned)__builtin_ctzll(v);
 	reg_write(c, i->r1, i->osz, bit);
-	flags_set_arith(c, flags_szp(bit, 1) & RF_PF);
+	if (amd)
+		flags_update(c, RF_ZF, 0);
+	else
+		flags_set_arith(c, flags_szp(bit, 1) & RF_PF);
 	return EXEC_NEXT;
 }
 
@@ -137,7 +147,7 @@ static int op_bsx(struct cpu *c, const struct insn *i)
  * LZCNT/TZCNT (SDM LZCNT, TZCNT): the count of leading/trailing zero bits,
  * the operand size in bits for a zero source.  CF = (source == 0), ZF =
  * (result == 0); OF, SF, AF and PF are undefined: measured on Intel,
- * all four are cleared.  sub = 1: LZCNT.
+ * all four are cleared; AMD clears SF, AF, PF and keeps OF.  sub = 1: LZCNT.
  */
 static int op_xzcnt(struct cpu *c, const struct insn *i)
 {
@@ -152,7 +162,9 @@ static int op_xzcnt(struct cpu *c, const struct insn *i)
 	else
 		n = (unsigned)__builtin_ctzll(v);
 	reg_write(c, i->r1, i->osz, n);
-	flags_set_arith(c, (v == 0 ? RF_CF : 0) | (n == 0 ? RF_ZF : 0));
+	/* AMD keeps OF (docs/undefined-behaviour.md). */
+	uint64_t keep = cpu_profile_amd(c) ? cpu_get_rflags(c) & RF_OF : 0;
+	flags_set_arith(c, keep | (v == 0 ? RF_CF : 0) | (n == 0 ? RF_ZF : 0));
 	return EXEC_NEXT;
 }
 

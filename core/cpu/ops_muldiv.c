@@ -15,14 +15,15 @@ static int operand(struct cpu *c, const struct insn *i, uint64_t *v)
 
 /*
  * Flags after any multiply: CF = OF = the product did not fit (SDM MUL,
- * IMUL).  SF, ZF, AF, PF are undefined; both profiles (Intel measured,
- * AMD not yet: the Intel rule stands in) give SF = the sign of the low
- * half (rAX, AL for bytes, the destination for IMUL r), PF its parity,
- * ZF = AF = 0, whatever the product.
+ * IMUL).  SF, ZF, AF, PF are undefined: Intel (measured) gives SF = the
+ * sign of the low half (rAX, AL for bytes, the destination for IMUL r), PF
+ * its parity, ZF = AF = 0, whatever the product; AMD leaves the four as
+ * they were (docs/undefined-behaviour.md).
  */
 static void mul_flags(struct cpu *c, uint64_t low, unsigned sz, bool over)
 {
-	uint64_t f = flags_szp(low, sz) & ~(uint64_t)RF_ZF;
+	uint64_t f = cpu_profile_amd(c) ? cpu_get_rflags(c) & (RF_SF | RF_ZF | RF_AF | RF_PF)
+	                                : flags_szp(low, sz) & ~(uint64_t)RF_ZF;
 	flags_set_arith(c, f | (over ? RF_CF | RF_OF : 0));
 }
 

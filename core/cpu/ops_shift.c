@@ -6,8 +6,9 @@
  * vendor profile decides (docs/undefined-behaviour.md).  Measured on Intel:
  * OF is always the count-1 formula applied to the first one-bit step, AF
  * is 0, and an RCL/RCR whose count is a multiple of 9 (bytes) or 17 (words)
- * changes no flag.  The AMD profile uses these rules until AMD hardware is
- * measured.
+ * changes no flag.  The AMD profile follows box64's description of AMD
+ * processors (BOX64_CPUTYPE=1; see docs/undefined-behaviour.md): OF from
+ * the final result, AF set by shifts, until AMD hardware is measured here.
  */
 #include "core/cpu/cpu.h"
 #include "core/cpu/lower.h"
@@ -54,16 +55,22 @@ static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, uns
 	if (op >= S_SHL)
 		return shift_lazy(c, op, sz, a, cnt);
 	uint64_t f = cpu_get_rflags(c) & RF_ARITH;
-	bool cf, of;
+	bool cf, of, amd = cpu_profile_amd(c);
 	switch (op) {
 	case S_ROL: {
 		unsigned n = cnt % bits;
 		r = n ? ((a << n) | (a >> (bits - n))) & m : a;
 		cf = r & 1;
-		/* The first step's MSB(result) XOR CF: the top two bits of a. */
-		of = ((a >> (bits - 1)) ^ (a >> (bits - 2))) & 1;
-		if (keep_of && cnt != 1)
-			of = f & RF_OF; /* see keep_of at shift()'s callers */
+		if (amd) {
+			/* AMD: MSB(result) XOR CF on the final result. */
+			of = ((r & sb) != 0) != cf;
+		} else {
+			/* Intel: the first step's MSB(result) XOR CF, the top two bits
+			 * of a; see keep_of at shift()'s callers. */
+			of = ((a >> (bits - 1)) ^ (a >> (bits - 2))) & 1;
+			if (keep_of && cnt != 1)
+				of = f & RF_OF;
+		}
 		f = (f & ~(uint64_t)(RF_CF | RF_OF)) | (cf ? RF_CF : 0) | (of ? RF_OF : 0);
 		break;
 	}
@@ -71,25 +78,36 @@ static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, uns
 		unsigned n = cnt % bits;
 		r = n ? ((a >> n) | (a << (bits - n))) & m : a;
 		cf = (r & sb) != 0;
-		/* The first step's two top result bits: LSB and MSB of a. */
-		of = ((a >> (bits - 1)) ^ a) & 1;
-		if (keep_of && cnt != 1)
-			of = f & RF_OF;
+		if (amd) {
+			/* AMD: the top two bits of the final result. */
+			of = ((r >> (bits - 1)) ^ (r >> (bits - 2))) & 1;
+		} else {
+			/* Intel: the first step's top two result bits, LSB and MSB of a. */
+			of = ((a >> (bits - 1)) ^ a) & 1;
+			if (keep_of && cnt != 1)
+				of = f & RF_OF;
+		}
 		f = (f & ~(uint64_t)(RF_CF | RF_OF)) | (cf ? RF_CF : 0) | (of ? RF_OF : 0);
 		break;
 	}
 	case S_RCL:
 	case S_RCR: {
-		/* Rotate through CF: a (bits+1)-bit rotation.  A count that is a
-		 * multiple of bits+1 changes nothing, flags included (Intel). */
+		/* Rotate through CF: a (bits+1)-bit rotation. */
 		unsigned n = cnt % (bits + 1);
+		bool carry = f & RF_CF;
 		if (n == 0) {
+			/* A count that is a multiple of bits+1: nothing rotates.
+			 * Intel changes no flag; AMD sets OF as below, from a. */
 			*unchanged = true;
+			if (amd) {
+				of = op == S_RCL ? ((a & sb) != 0) != carry
+				                 : ((a >> (bits - 1)) ^ (a >> (bits - 2))) & 1;
+				flags_set_arith(c, (f & ~(uint64_t)RF_OF) | (of ? RF_OF : 0));
+			}
 			return a;
 		}
-		bool carry = f & RF_CF;
-		/* OF of the first step: RCL, the top two bits of a; RCR, MSB(a)
-		 * XOR the incoming CF. */
+		/* Intel: OF of the first step (RCL, the top two bits of a; RCR,
+		 * MSB(a) XOR the incoming CF). */
 		if (op == S_RCL)
 			of = ((a >> (bits - 1)) ^ (a >> (bits - 2))) & 1;
 		else
@@ -106,6 +124,10 @@ static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, uns
 			}
 			carry = out;
 		}
+		/* AMD: RCL, MSB(result) XOR CF; RCR, the result's top two bits. */
+		if (amd)
+			of = op == S_RCL ? ((r & sb) != 0) != carry
+			                 : ((r >> (bits - 1)) ^ (r >> (bits - 2))) & 1;
 		f = (f & ~(uint64_t)(RF_CF | RF_OF)) | (carry ? RF_CF : 0) | (of ? RF_OF : 0);
 		break;
 	}
@@ -204,10 +226,11 @@ static int op_shxd(struct cpu *c, const struct insn *i)
 	}
 	uint64_t m = size_mask(sz), r;
 	bool cf, of;
+	bool amd = cpu_profile_amd(c);
 	if (sz == 2) {
 		/* A 16-bit operand takes counts up to 31, past its size, where
-		 * the SDM leaves result and flags undefined.  Measured on Intel:
-		 * the operands shift as the 48-bit string dest:src:dest. */
+		 * the SDM leaves result and flags undefined.  Both vendors shift
+		 * the 48-bit string dest:src:dest; AMD clears CF past 16. */
 		uint64_t v = a << 32 | src << 16 | a;
 		if (i->imm2) {
 			r = (v >> cnt) & m;
@@ -216,6 +239,8 @@ static int op_shxd(struct cpu *c, const struct insn *i)
 			r = (v >> (32 - cnt)) & m;
 			cf = (v >> (48 - cnt)) & 1;
 		}
+		if (amd && cnt > 16)
+			cf = false;
 	} else if (i->imm2) { /* SHRD */
 		r = ((a >> cnt) | (src << (bits - cnt))) & m;
 		cf = (a >> (cnt - 1)) & 1;
@@ -224,14 +249,22 @@ static int op_shxd(struct cpu *c, const struct insn *i)
 		cf = (a >> (bits - cnt)) & 1;
 	}
 	/* OF: the sign change of the first one-bit step, for every count
-	 * (defined for 1, measured on Intel for the rest). */
-	if (i->imm2)
+	 * (defined for 1, measured on Intel for the rest).  AMD: SHRD, the
+	 * result's top two bits; SHLD, CF XOR MSB(result), or CF alone once a
+	 * 16-bit count passes 15. */
+	if (amd && i->imm2)
+		of = ((r >> (bits - 1)) ^ (r >> (bits - 2))) & 1;
+	else if (amd)
+		of = sz == 2 && cnt > 15 ? cf : cf != ((r & sign_bit(sz)) != 0);
+	else if (i->imm2)
 		of = ((a >> (bits - 1)) ^ src) & 1;
 	else
 		of = ((a >> (bits - 1)) ^ (a >> (bits - 2))) & 1;
 	uint64_t saved_f = c->rflags;
 	struct lazy_flags saved_lf = c->lf;
-	flags_set_arith(c, flags_szp(r, sz) | (cf ? RF_CF : 0) | (of ? RF_OF : 0));
+	/* AF: Intel clears it, AMD sets it. */
+	flags_set_arith(c,
+	                flags_szp(r, sz) | (cf ? RF_CF : 0) | (of ? RF_OF : 0) | (amd ? RF_AF : 0));
 	if (i->flags & INSN_F_MEM) {
 		if (cpu_rmw_commit(c, la, sz, r)) {
 			c->rflags = saved_f;
