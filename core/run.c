@@ -1,8 +1,9 @@
 /*
  * vm_run: the kernel half of bhyve's exit loop (vmm.c:vm_run).  Exits the
- * vmm handles itself (PAGING, HLT, and the instruction fetch and decode of
- * INST_EMUL) are reported to the exit observer as handled and the vcpu is
- * re-entered; everything else is returned to the caller.
+ * vmm handles itself (PAGING, HLT with VM_CAP_HALT_EXIT, and the
+ * instruction fetch and decode of INST_EMUL) are reported to the exit
+ * observer as handled and the vcpu is re-entered; everything else is
+ * returned to the caller.
  */
 #include <errno.h>
 #include <string.h>
@@ -29,19 +30,44 @@ static void handle_paging(struct vm *vm, struct vm_exit *vme)
 }
 
 /*
- * bhyve's vm_handle_hlt with halt detection: with interrupts disabled the
- * vcpu is halted for good, and once every active vcpu is, the vm suspends
- * with HALT.  softvmm has no in-vmm interrupt source yet, so a halt with
- * interrupts enabled can never end either and is treated the same way
- * (docs/deviations.md).
+ * bhyve's vm_handle_hlt (10.1.0): a pending suspend or NMI, or with IF = 1
+ * a pending ExtINT, ends the halt at once (the vcpu resumes after the
+ * HLT).  Otherwise, with interrupts disabled, the vcpu is halted, and once
+ * every active vcpu is, the vm suspends with HALT (halt detection).
+ * softvmm has no in-vmm interrupt source yet, so a halt with interrupts
+ * enabled and nothing pending can never end either and is treated the same
+ * way (docs/deviations.md).
  */
-static void handle_hlt(struct vm *vm, int vcpu)
+static void handle_hlt(struct vm *vm, int vcpu, const struct vm_exit *vme)
 {
-	vm->vcpu[vcpu].halted = true;
+	struct vcpu_state_core *v = &vm->vcpu[vcpu];
+	bool intr_disabled = (vme->u.hlt.rflags & 0x200) == 0; /* RFLAGS.IF */
+	if (vm->suspend != VM_SUSPEND_NONE || v->nmi_pending)
+		return;
+	if (!intr_disabled && v->extint_pending)
+		return;
+	v->halted = true;
 	for (int i = 0; i < vm->ncpus; i++)
 		if (vm->vcpu[i].active && !vm->vcpu[i].halted)
 			return;
 	vm_suspend(vm, VM_SUSPEND_HALT);
+}
+
+static bool cap_set(struct vm *vm, int vcpu, int cap)
+{
+	int val = 0;
+	return vm->ops->getcap(vm->vmi, vcpu, cap, &val) == 0 && val != 0;
+}
+
+/*
+ * An exit vm_run makes itself, with no payload and inst_length 0: BOGUS
+ * (bhyve's vm_exit_astpending) or MTRAP.
+ */
+static void exit_plain(struct vm_exit *vme, enum vm_exitcode code, uint64_t rip)
+{
+	memset(vme, 0, sizeof(*vme));
+	vme->exitcode = code;
+	vme->rip = rip;
 }
 
 /* bhyve's vm_handle_inst_emul: fetch and decode before user space sees it. */
@@ -85,10 +111,25 @@ int vm_run(struct vm *vm, struct vm_run *vmrun)
 	v->state = VCPU_RUNNING;
 	for (;;) {
 		uint64_t info;
-		if (vm_entry_intinfo(vm, id, &info))
+		if (vm_entry_intinfo(vm, id, &info)) {
 			vm->ops->inject(vm->vmi, id, info);
+			/* A vectoring VM entry leaves the vcpu active (SDM vol. 3
+			 * 26.6.2): the event's delivery wakes a halted vcpu. */
+			v->hlt_state = false;
+		}
 		if (vm->suspend != VM_SUSPEND_NONE) {
 			exit_suspended(vm, id, rip, vme);
+			break;
+		}
+		if (v->hlt_state) {
+			/*
+			 * The vcpu sits in the HLT activity state, which only an
+			 * interrupt or NMI ends; softvmm delivers neither yet.
+			 * bhyve's vm_run would not return until the host wanted
+			 * the thread back (vm_exit_astpending: BOGUS at the
+			 * current rip); softvmm returns that BOGUS at once.
+			 */
+			exit_plain(vme, VM_EXITCODE_BOGUS, rip);
 			break;
 		}
 		int err = vm->ops->vmrun(vm->vmi, id, rip, vme);
@@ -103,9 +144,25 @@ int vm_run(struct vm *vm, struct vm_run *vmrun)
 			rip = vme->rip;
 			continue;
 		case VM_EXITCODE_HLT:
-			observe(vm, id, vme, true);
-			handle_hlt(vm, id);
 			rip = vme->rip + (uint64_t)vme->inst_length;
+			if (!cap_set(vm, id, VM_CAP_HALT_EXIT)) {
+				/*
+				 * Without HLT exiting (bhyve sets it only for
+				 * VM_CAP_HALT_EXIT, vmx_setcap) the HLT runs in the
+				 * guest: no exit, the vcpu enters the HLT activity
+				 * state.  Under the monitor trap flag the MTRAP exit
+				 * comes from that state, rip after the HLT (SDM
+				 * vol. 3 25.5.2).
+				 */
+				v->hlt_state = true;
+				if (cap_set(vm, id, VM_CAP_MTRAP_EXIT)) {
+					exit_plain(vme, VM_EXITCODE_MTRAP, rip);
+					break;
+				}
+				continue;
+			}
+			observe(vm, id, vme, true);
+			handle_hlt(vm, id, vme);
 			continue;
 		case VM_EXITCODE_SUSPENDED:
 			/* The backend's triple fault: bhyve suspends the vm (section 9). */

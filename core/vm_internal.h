@@ -8,7 +8,8 @@
 
 struct vcpu_state_core {
 	bool active;
-	bool halted;
+	bool halted;    /* halted by vm_handle_hlt with interrupts off (halt detection) */
+	bool hlt_state; /* in the HLT activity state: HLT ran without VM_CAP_HALT_EXIT */
 	bool suspended;
 	enum vcpu_state state;
 	uint64_t exitintinfo; /* event being delivered at the last exit */

@@ -166,6 +166,77 @@ static void run_block(struct cpu *c, const struct block *b, uint64_t budget)
 }
 
 /*
+ * The instruction budget (vm_set_insn_limit): true, with a BOGUS exit
+ * made, when it is used up; otherwise *budget is what is left.
+ */
+static inline bool budget_spent(struct cpu *c, uint64_t *budget)
+{
+	*budget = ~0ull;
+	if (c->insn_limit) {
+		uint64_t used = c->icount + c->events + c->partial_steps;
+		if (used >= c->insn_limit) {
+			cpu_begin_exit(c, VM_EXITCODE_BOGUS, 0);
+			c->stop = STOP_NONE;
+			return true;
+		}
+		*budget = c->insn_limit - used;
+	}
+	return false;
+}
+
+/*
+ * VM_CAP_MTRAP_EXIT, bhyve's use of the VT-x monitor trap flag: an MTRAP
+ * exit (no payload, inst_length 0) at the instruction boundary where the
+ * flag's VM exit would be pending (SDM vol. 3 25.5.2): after an
+ * instruction completes, after each iteration of a REP string instruction
+ * (rip still at it), and after the delivery of an event, injected or
+ * raised by an instruction (rip at the handler).  An instruction that
+ * exits instead (I/O, HLT with HLT exiting, a PAGING restart, ...) gives
+ * no MTRAP.
+ */
+static int mtrap_exit(struct cpu *c)
+{
+	cpu_begin_exit(c, VM_EXITCODE_MTRAP, 0);
+	c->stop = STOP_NONE;
+	return 0;
+}
+
+/*
+ * cpu_run under MTRAP: one record at a time, out of the normal path so
+ * that path is unchanged.  A step earns an MTRAP exit when it retired, or
+ * did one iteration of a REP (ops_string.c runs one per call under MTRAP).
+ */
+__attribute__((noinline, cold)) static int run_mtrap(struct cpu *c)
+{
+	if (c->exc_pending)
+		return cpu_deliver_pending(c) ? 0 : mtrap_exit(c);
+	for (;;) {
+		uint64_t budget;
+		if (budget_spent(c, &budget))
+			return 0;
+		struct block *b = find_block(c);
+		if (b) {
+			uint64_t icount = c->icount, iterations = c->partial_steps;
+			run_block(c, b, 1);
+			if (c->icount != icount)
+				c->rflags &= ~(uint64_t)RF_RF; /* SDM vol. 3 17.3.1.1 */
+			if (c->stop == STOP_NONE &&
+			    (c->icount != icount || c->partial_steps != iterations))
+				return mtrap_exit(c);
+		}
+		switch (c->stop) {
+		case STOP_NONE:
+			continue; /* a stale record: look the block up again */
+		case STOP_EXIT:
+			c->stop = STOP_NONE;
+			return 0;
+		case STOP_EXCEPTION:
+			return cpu_deliver_pending(c) ? 0 : mtrap_exit(c);
+		}
+	}
+}
+
+/*
  * Run until an exit.  Returns 0 with vme filled in.  Exceptions are
  * delivered here; an exception that cannot be delivered escalates to #DF
  * and then to a triple fault, which ends the run with SUSPENDED/TRIPLEFAULT.
@@ -174,20 +245,16 @@ int cpu_run(struct cpu *c, struct vm_exit *vme)
 {
 	c->exit = vme;
 	c->stop = STOP_NONE;
+	/* Capabilities change only between runs. */
+	if (unlikely(c->caps[VM_CAP_MTRAP_EXIT]))
+		return run_mtrap(c);
 	/* An exception was being delivered when the last exit came. */
 	if (c->exc_pending && cpu_deliver_pending(c))
 		return 0;
 	for (;;) {
-		uint64_t budget = ~0ull;
-		if (c->insn_limit) {
-			uint64_t used = c->icount + c->events + c->partial_steps;
-			if (used >= c->insn_limit) {
-				cpu_begin_exit(c, VM_EXITCODE_BOGUS, 0);
-				c->stop = STOP_NONE;
-				return 0;
-			}
-			budget = c->insn_limit - used;
-		}
+		uint64_t budget;
+		if (budget_spent(c, &budget))
+			return 0;
 		struct block *b = find_block(c);
 		if (b && unlikely(c->rflags & RF_RF)) {
 			/* RF (set by IRET or by a fault's delivery) lasts until an
