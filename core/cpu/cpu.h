@@ -338,7 +338,15 @@ static inline void flags_set_arith(struct cpu *c, uint64_t arith)
 
 /* Materialise the lazy flags into c->rflags (before a partial update). */
 void flags_materialize(struct cpu *c);
-uint64_t flags_szp(uint64_t res, unsigned size);
+
+/* ZF, SF and PF of a result of 'size' bytes.  Inline: multiplies and
+ * flag-setting handlers call it on their hot path. */
+static inline uint64_t flags_szp(uint64_t res, unsigned size)
+{
+	res &= size_mask(size);
+	return (res == 0 ? RF_ZF : 0) | ((res & sign_bit(size)) ? RF_SF : 0) |
+	       (__builtin_parity((unsigned)(res & 0xff)) ? 0 : RF_PF);
+}
 
 /* ---- exceptions and exits ------------------------------------------------ */
 

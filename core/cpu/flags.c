@@ -98,19 +98,6 @@ bool lf_pf(const struct cpu *c)
 	return !__builtin_parity((unsigned)(c->lf.res & 0xff));
 }
 
-uint64_t flags_szp(uint64_t res, unsigned size)
-{
-	uint64_t f = 0;
-	res &= size_mask(size);
-	if (res == 0)
-		f |= RF_ZF;
-	if (res & sign_bit(size))
-		f |= RF_SF;
-	if (!__builtin_parity((unsigned)(res & 0xff)))
-		f |= RF_PF;
-	return f;
-}
-
 void flags_materialize(struct cpu *c)
 {
 	if (c->lf.kind == LF_NONE)
