@@ -4,6 +4,7 @@
  * the protected-mode and IA-32e IDT (SDM 6.12, 6.14), and exits.
  */
 #include "core/cpu/cpu.h"
+#include "core/cpu/far.h"
 #include "core/exc_class.h"
 
 int cpu_raise(struct cpu *c, int vector, bool has_error, uint32_t error)
@@ -111,9 +112,45 @@ static bool pushes_rf_set(unsigned vector)
 }
 
 /*
+ * A task gate in the IDT (SDM INT n "TASK-GATE", vol. 3 6.11.1, 7.3): the
+ * TSS selector must name an available TSS in the GDT that is present and
+ * large enough (the checks made before a VM exit for a task switch, SDM
+ * vol. 3 25.4.2), then bhyve's TASK_SWITCH exit, reason IDT_GATE
+ * (BHYVE-EXITS.md section 6): for a hardware event ext = 1, inst_length 0
+ * and the event's error code; for INT n, INT3 or INTO ext = 0 and the
+ * instruction's length.  The event is consumed: the task switch delivers
+ * it (cpu_deliver_pending drops it from the pending slot).
+ */
+static int deliver_task_gate(struct cpu *c, uint64_t gate, bool has_err, uint32_t err,
+                             uint64_t ret_ip, bool ext)
+{
+	uint16_t tss = (uint16_t)(gate >> 16);
+	uint32_t terr = (tss & ~3u) | (ext ? 1 : 0);
+	if (tss & 4)
+		return cpu_raise(c, IDT_GP, true, terr);
+	uint64_t d[2], addr;
+	if (far_read_desc(c, tss, false, IDT_GP, ext ? 1 : 0, d, &addr))
+		return EXEC_STOP;
+	unsigned type = desc_type(d[0]);
+	if (desc_s(d[0]) || (type != DT_TSS32_AVAIL && type != DT_TSS16_AVAIL))
+		return cpu_raise(c, IDT_GP, true, terr);
+	if (!desc_p(d[0]))
+		return cpu_raise(c, IDT_NP, true, terr);
+	if (far_desc_limit(d[0]) < (type == DT_TSS32_AVAIL ? 0x67u : 0x2bu))
+		return cpu_raise(c, IDT_TS, true, terr);
+	far_task_switch_exit(c, tss, TSR_IDT_GATE, ext ? 0 : (int)(ret_ip - c->rip));
+	if (ext) {
+		c->exit->u.task_switch.ext = 1;
+		c->exit->u.task_switch.errcode_valid = has_err;
+		c->exit->u.task_switch.errcode = has_err ? err : 0;
+	}
+	return EXEC_STOP;
+}
+
+/*
  * Protected-mode and IA-32e delivery through an interrupt or trap gate,
- * to the same privilege level or to ring 0 (stack from the TSS, SDM 6.12.1).
- * Task gates are not supported yet and give #GP.  'fault': the event is a
+ * to the same or a more privileged level (stack from the TSS, SDM 6.12.1),
+ * or through a task gate (deliver_task_gate).  'fault': the event is a
  * fault-class exception, whose pushed EFLAGS have RF set (pushes_rf_set).
  */
 static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t err, uint64_t ret_ip,
@@ -133,13 +170,16 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 	unsigned type = (lo >> 40) & 0xf, gate_dpl = (lo >> 45) & 3;
 	bool gate32 = type == 0xe || type == 0xf;
 	bool gate16 = !lm && (type == 0x6 || type == 0x7);
-	if (!gate32 && !gate16)
+	bool task = !lm && type == DT_TASKGATE;
+	if (!gate32 && !gate16 && !task)
 		return cpu_raise(c, IDT_GP, true, idt_err);
 	/* INT n, INT3, INTO: the gate's DPL must allow the CPL (SDM 6.12.1.1). */
 	if (!ext && gate_dpl < (unsigned)c->cpl)
 		return cpu_raise(c, IDT_GP, true, idt_err);
 	if (!((lo >> 47) & 1))
 		return cpu_raise(c, IDT_NP, true, idt_err);
+	if (task)
+		return deliver_task_gate(c, lo, has_err, err, ret_ip, ext);
 	uint16_t sel = (uint16_t)(lo >> 16);
 	uint64_t off = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ull);
 	if (lm)
@@ -168,32 +208,17 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 	bool stack_switch = new_cpl < (unsigned)c->cpl || ist;
 	unsigned psz = lm ? 8 : (gate32 ? 4 : 2);
 	if (stack_switch) {
+		/* The inner stack from the TSS, SS checked against the new CPL
+		 * (SDM 6.12.1 "stack switch", 6.14.4-6.14.5); a fault rolls the
+		 * whole delivery back (delivery_snapshot). */
 		uint64_t nsp;
-		uint16_t nss = 0;
-		if (lm) {
-			uint64_t slot = ist ? 0x24 + (ist - 1) * 8 : 4 + new_cpl * 8;
-			if (cpu_read_linear(c, c->tr.d.base + slot, &nsp, 8))
-				return EXEC_STOP;
+		uint16_t nss;
+		if (far_tss_stack(c, new_cpl, ist, ext, &nss, &nsp))
+			return EXEC_STOP;
+		if (lm)
 			nsp &= ~0xfull;
-		} else {
-			uint32_t esp;
-			if (cpu_read_linear(c, c->tr.d.base + 4 + new_cpl * 8, &esp, 4) ||
-			    cpu_read_linear(c, c->tr.d.base + 8 + new_cpl * 8, &nss, 2))
-				return EXEC_STOP;
-			nsp = esp;
-		}
-		if (new_cpl < (unsigned)c->cpl) {
-			/* The new SS is checked against the new CPL (SDM 6.12.1,
-			 * "stack switch"): the CPL changes first; a fault rolls
-			 * the whole delivery back (delivery_snapshot). */
-			c->cpl = (int)new_cpl;
-			if (lm) {
-				c->seg[SEG_SS].sel = (uint16_t)new_cpl;
-				c->seg[SEG_SS].d.access = SEGA_UNUSABLE | (new_cpl << 5);
-			} else if (cpu_load_seg(c, SEG_SS, nss)) {
-				return EXEC_STOP;
-			}
-		}
+		if (new_cpl < (unsigned)c->cpl && far_load_inner_ss(c, nss, new_cpl, ext))
+			return EXEC_STOP;
 		c->gpr[4].q = nsp;
 		cpu_seg_bounds(c, &c->seg[SEG_SS]);
 	} else if (lm) {
@@ -296,8 +321,13 @@ int cpu_deliver_pending(struct cpu *c)
 			c->events++;
 			return 0;
 		}
-		if (c->stop == STOP_EXIT)
-			return 1; /* c->exc stays pending; retried at the next run */
+		if (c->stop == STOP_EXIT) {
+			/* A task gate's exit takes the event with it; any other
+			 * exit leaves it pending, retried at the next run. */
+			if (c->exit->exitcode == VM_EXITCODE_TASK_SWITCH)
+				c->exc_pending = false;
+			return 1;
+		}
 		unsigned second = c->exc.vector;
 		if (first.vector == IDT_DF) {
 			c->exc_pending = false;

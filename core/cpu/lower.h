@@ -40,6 +40,7 @@ bool lower_muldiv(struct lower *l);
 bool lower_mov(struct lower *l);
 bool lower_stack(struct lower *l);
 bool lower_branch(struct lower *l);
+bool lower_far(struct lower *l);
 bool lower_string(struct lower *l);
 bool lower_system(struct lower *l);
 bool lower_io(struct lower *l);
@@ -47,6 +48,7 @@ bool lower_bit(struct lower *l);
 bool lower_atomic(struct lower *l);
 bool lower_bcd(struct lower *l);
 bool lower_bmi(struct lower *l);
+bool lower_syscall(struct lower *l);
 
 /*
  * A Zydis decoder as the soft CPU decodes: MPX, CET and CLDEMOTE decoding

@@ -1,6 +1,7 @@
 /*
- * Control transfers: JMP, Jcc, CALL, RET (near and far), LOOP/LOOPcc,
- * JrCXZ, INT n/INT3/INTO, BOUND, IRET.  Near targets are truncated to the operand
+ * Near control transfers: JMP, Jcc, CALL, RET, LOOP/LOOPcc, JrCXZ, and
+ * INT n/INT3/INTO, BOUND (far JMP/CALL/RET and IRET are in ops_far.c and
+ * ops_iret.c).  Near targets are truncated to the operand
  * size outside 64-bit mode (SDM JMP/CALL: "EIP <- tempEIP AND 0000FFFFH"
  * for 16-bit operands).
  */
@@ -98,102 +99,6 @@ static int op_jrcxz(struct cpu *c, const struct insn *i)
 	return EXEC_JUMP;
 }
 
-static int op_jmp_far(struct cpu *c, const struct insn *i)
-{
-	return cpu_far_jump(c, i->imm2, i->imm, i->osz);
-}
-
-/* JMP m16:16/32/64 */
-static int op_jmp_far_m(struct cpu *c, const struct insn *i)
-{
-	uint64_t off, sel, ea = cpu_ea(c, i);
-	if (cpu_read(c, i->seg, ea, i->osz, &off) ||
-	    cpu_read(c, i->seg, (ea + i->osz) & size_mask(i->asz), 2, &sel))
-		return EXEC_STOP;
-	return cpu_far_jump(c, (uint16_t)sel, off, i->osz);
-}
-
-/* Far CALL/RET to the same privilege level (real mode, or a code segment
- * of the current CPL). */
-static int far_call(struct cpu *c, const struct insn *i, uint16_t sel, uint64_t off)
-{
-	uint64_t old_sp = c->gpr[4].q;
-	uint16_t old_cs = c->seg[SEG_CS].sel;
-	if (cpu_push(c, i->osz, old_cs) || cpu_push(c, i->osz, next_ip(c, i))) {
-		c->gpr[4].q = old_sp;
-		return EXEC_STOP;
-	}
-	int r = cpu_far_jump(c, sel, off, i->osz);
-	if (r == EXEC_STOP)
-		c->gpr[4].q = old_sp;
-	return r;
-}
-
-static int op_call_far(struct cpu *c, const struct insn *i)
-{
-	return far_call(c, i, i->imm2, i->imm);
-}
-
-static int op_call_far_m(struct cpu *c, const struct insn *i)
-{
-	uint64_t off, sel, ea = cpu_ea(c, i);
-	if (cpu_read(c, i->seg, ea, i->osz, &off) ||
-	    cpu_read(c, i->seg, (ea + i->osz) & size_mask(i->asz), 2, &sel))
-		return EXEC_STOP;
-	return far_call(c, i, (uint16_t)sel, off);
-}
-
-static int op_retf(struct cpu *c, const struct insn *i)
-{
-	uint64_t off, sel, old_sp = c->gpr[4].q;
-	if (cpu_pop_peek(c, i->osz, 0, &off) || cpu_pop_peek(c, i->osz, i->osz, &sel))
-		return EXEC_STOP;
-	if ((c->cr0 & CR0_PE) && !(c->rflags & RF_VM) && (sel & 3) != (unsigned)c->cpl)
-		return cpu_raise(c, IDT_GP, true, (uint32_t)sel & ~3u); /* outer ring: not yet */
-	cpu_set_sp(c, c->gpr[4].q + 2 * i->osz + (i->imm & 0xffff));
-	int r = cpu_far_jump(c, (uint16_t)sel, off, i->osz);
-	if (r == EXEC_STOP)
-		c->gpr[4].q = old_sp;
-	return r;
-}
-
-/* IRET in real mode, and to the same privilege level in protected and
- * IA-32e mode (SDM IRET; returns to outer rings, v8086 and NT are later). */
-static int op_iret(struct cpu *c, const struct insn *i)
-{
-	unsigned sz = i->osz;
-	uint64_t ip, cs, fl, sp = 0, ss = 0, old_sp = c->gpr[4].q;
-	bool lm = c->mode == MODE_LONG64;
-	if (cpu_pop_peek(c, sz, 0, &ip) || cpu_pop_peek(c, sz, sz, &cs) ||
-	    cpu_pop_peek(c, sz, 2 * sz, &fl))
-		return EXEC_STOP;
-	if (lm && (cpu_pop_peek(c, sz, 3 * sz, &sp) || cpu_pop_peek(c, sz, 4 * sz, &ss)))
-		return EXEC_STOP;
-	if ((c->cr0 & CR0_PE) && (c->rflags & RF_NT))
-		return cpu_raise(c, IDT_GP, true, 0); /* task return: TASK_SWITCH, later */
-	if ((c->cr0 & CR0_PE) && (cs & 3) != (unsigned)c->cpl)
-		return cpu_raise(c, IDT_GP, true, (uint32_t)cs & ~3u);
-	int r = cpu_far_jump(c, (uint16_t)cs, ip, sz);
-	if (r == EXEC_STOP) {
-		c->gpr[4].q = old_sp;
-		return r;
-	}
-	if (lm) {
-		c->gpr[4].q = sp;
-		if (cpu_load_seg(c, SEG_SS, (uint16_t)ss))
-			return EXEC_STOP;
-	} else {
-		cpu_set_sp(c, old_sp + 3 * sz);
-	}
-	uint64_t m = RF_ARITH | RF_TF | RF_DF | RF_NT | RF_AC | RF_ID | RF_IF | RF_RF;
-	if (c->cpl == 0)
-		m |= RF_IOPL;
-	if (sz == 2)
-		m &= 0xffff;
-	cpu_set_rflags(c, (cpu_get_rflags(c) & ~m) | (fl & m));
-	return EXEC_JUMP;
-}
-
 static int op_int(struct cpu *c, const struct insn *i)
 {
 	return cpu_soft_interrupt(c, (unsigned)(i->imm & 0xff), next_ip(c, i));
@@ -258,27 +163,14 @@ bool lower_branch(struct lower *l)
 	}
 	switch (m) {
 	case ZYDIS_MNEMONIC_JMP:
-		if (l->k[0] == OPK_IMM)
-			i->fn = op_jmp_rel;
-		else if (l->k[0] == OPK_PTR)
-			i->fn = op_jmp_far;
-		else if (l->zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
-			i->fn = op_jmp_far_m;
-		else
-			i->fn = op_jmp_ind;
+		/* Far forms are lower_far's (ops_far.c), asked first. */
+		i->fn = l->k[0] == OPK_IMM ? op_jmp_rel : op_jmp_ind;
 		return true;
 	case ZYDIS_MNEMONIC_CALL:
-		if (l->k[0] == OPK_IMM)
-			i->fn = op_call_rel;
-		else if (l->k[0] == OPK_PTR)
-			i->fn = op_call_far;
-		else if (l->zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
-			i->fn = op_call_far_m;
-		else
-			i->fn = op_call_ind;
+		i->fn = l->k[0] == OPK_IMM ? op_call_rel : op_call_ind;
 		return true;
 	case ZYDIS_MNEMONIC_RET:
-		i->fn = l->zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR ? op_retf : op_ret;
+		i->fn = op_ret;
 		return true;
 	case ZYDIS_MNEMONIC_LOOP:
 	case ZYDIS_MNEMONIC_LOOPE:
@@ -290,11 +182,6 @@ bool lower_branch(struct lower *l)
 	case ZYDIS_MNEMONIC_JECXZ:
 	case ZYDIS_MNEMONIC_JRCXZ:
 		i->fn = op_jrcxz;
-		return true;
-	case ZYDIS_MNEMONIC_IRET:
-	case ZYDIS_MNEMONIC_IRETD:
-	case ZYDIS_MNEMONIC_IRETQ:
-		i->fn = op_iret;
 		return true;
 	case ZYDIS_MNEMONIC_INT:
 		i->fn = op_int;
