@@ -802,6 +802,12 @@ static void undefined(struct gen *g)
 	default:
 		break;
 	}
+	/* A REP whose count is already 0, with a 32-bit address size in 64-bit
+	 * mode: which of rCX, rSI, rDI it writes (zero-extending them) is not
+	 * in the SDM; Intel's rule is in docs/undefined-behaviour.md. */
+	if (g->f->kind & DX_KSTR && g->v->mode == DX_MODE64 && g->asz == 4 &&
+	    (c->gpr[1] & 0xffffffffu) == 0 && (c->code[0] == 0x67 || c->code[1] == 0x67))
+		c->undef_gprs |= (1u << 1) | (1u << 6) | (1u << 7);
 }
 
 /* Registers for the register slots; the memory operand; values written. */
