@@ -55,14 +55,17 @@
 #define CR0_CD 0x40000000u
 #define CR0_PG 0x80000000u
 
-#define CR4_PSE    0x10u
-#define CR4_PAE    0x20u
-#define CR4_PGE    0x80u
-#define CR4_OSFXSR 0x200u
-#define CR4_LA57   0x1000u
-#define CR4_PCIDE  0x20000u
-#define CR4_SMEP   0x100000u
-#define CR4_SMAP   0x200000u
+#define CR4_DE      0x8u
+#define CR4_PSE     0x10u
+#define CR4_PAE     0x20u
+#define CR4_PGE     0x80u
+#define CR4_OSFXSR  0x200u
+#define CR4_UMIP    0x800u
+#define CR4_LA57    0x1000u
+#define CR4_PCIDE   0x20000u
+#define CR4_OSXSAVE 0x40000u
+#define CR4_SMEP    0x100000u
+#define CR4_SMAP    0x200000u
 
 #define EFER_SCE 0x1u
 #define EFER_LME 0x100u
@@ -85,8 +88,11 @@ struct segreg {
 	uint16_t sel;
 	struct seg_desc d;
 	/* Offsets an access may use: [lo, hi], precomputed from limit and
-	 * expand-down; in 64-bit mode lo = 0, hi = ~0 (no limit checks). */
+	 * expand-down; in 64-bit mode lo = 0, hi = ~0 (no limit checks).
+	 * [wlo, whi] for writes, empty when the segment's type forbids them,
+	 * as [lo, hi] is for an execute-only code segment (SDM vol. 3 5.4.1). */
 	uint64_t lo, hi;
+	uint64_t wlo, whi;
 	/* The base an access adds: d.base, but 0 for CS, DS, ES and SS in
 	 * 64-bit mode (SDM vol. 1 3.4.2.1).  Kept by cpu_seg_bounds. */
 	uint64_t base;
@@ -379,6 +385,16 @@ static inline int cpu_linear(struct cpu *c, int seg, uint64_t ea, unsigned size,
 	return 0;
 }
 
+/* cpu_linear for a write: the segment's write bounds. */
+static inline int cpu_linear_w(struct cpu *c, int seg, uint64_t ea, unsigned size, uint64_t *la)
+{
+	const struct segreg *s = &c->seg[seg];
+	if (unlikely(ea < s->wlo || ea + (size - 1) > s->whi || ea + (size - 1) < ea))
+		return cpu_seg_fault(c, seg);
+	*la = (s->base + ea) & c->la_mask;
+	return 0;
+}
+
 static inline uint64_t load_le(const uint8_t *p, unsigned size)
 {
 	switch (size) {
@@ -442,7 +458,7 @@ static inline int cpu_read(struct cpu *c, int seg, uint64_t ea, unsigned size, u
 static inline int cpu_write(struct cpu *c, int seg, uint64_t ea, unsigned size, uint64_t val)
 {
 	uint64_t la = 0;
-	if (unlikely(cpu_linear(c, seg, ea, size, &la)))
+	if (unlikely(cpu_linear_w(c, seg, ea, size, &la)))
 		return -1;
 	const struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
 	if (likely(e->tag_w == (la & TLB_PAGE_MASK) && (la & 0xfff) <= 0x1000 - size)) {
@@ -462,7 +478,7 @@ static inline int cpu_rmw_begin(struct cpu *c, int seg, uint64_t ea, unsigned si
                                 uint64_t *la_out)
 {
 	uint64_t la = 0;
-	if (unlikely(cpu_linear(c, seg, ea, size, &la)))
+	if (unlikely(cpu_linear_w(c, seg, ea, size, &la)))
 		return -1;
 	*la_out = la;
 	const struct tlb_entry *e = tlb_entry_for(&c->tlb, la);

@@ -48,6 +48,9 @@ bool lower_bit(struct lower *l);
 bool lower_atomic(struct lower *l);
 bool lower_bcd(struct lower *l);
 bool lower_bmi(struct lower *l);
+bool lower_desc(struct lower *l);
+bool lower_segload(struct lower *l);
+bool lower_ctrl(struct lower *l);
 bool lower_syscall(struct lower *l);
 
 /*

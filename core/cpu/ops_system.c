@@ -6,6 +6,7 @@
  */
 #include "core/cpu/cpu.h"
 #include "core/cpu/cpumodel.h"
+#include "core/cpu/desc.h"
 #include "core/cpu/lower.h"
 
 static int next(struct cpu *c, const struct insn *i)
@@ -72,8 +73,12 @@ static int op_lxdt(struct cpu *c, const struct insn *i)
 	return EXEC_NEXT;
 }
 
+/* SGDT/SIDT: the full 32-bit base outside 64-bit mode, whatever the
+ * operand size (SDM vol. 2B SGDT); #GP(0) under UMIP at CPL > 0. */
 static int op_sxdt(struct cpu *c, const struct insn *i)
 {
+	if (cpu_umip_denies(c))
+		return cpu_gp0(c);
 	const struct dtr *t = i->sub ? &c->idtr : &c->gdtr;
 	uint64_t ea = cpu_ea(c, i);
 	unsigned bsz = c->mode == MODE_LONG64 ? 8 : 4;
@@ -422,10 +427,11 @@ bool lower_system(struct lower *l)
 			bool to = l->k[0] == OPK_CR;
 			const ZydisDecodedOperand *cr = &l->op[to ? 0 : 1];
 			i->sub = (uint8_t)(cr->reg.value - ZYDIS_REGISTER_CR0);
-			if (i->sub != 0 && i->sub != 2 && i->sub != 3 && i->sub != 4 && i->sub != 8)
-				return false;
 			i->r1 = (uint8_t)lower_gpr_index(l->op[to ? 1 : 0].reg.value);
 			i->fn = to ? op_mov_to_cr : op_mov_from_cr;
+			/* CR1, CR5-CR7 and CR9-CR15 do not exist: #UD (SDM vol. 2B MOV CR). */
+			if (i->sub != 0 && i->sub != 2 && i->sub != 3 && i->sub != 4 && i->sub != 8)
+				i->fn = insn_invalid;
 			l->ends_block = to;
 			return true;
 		}

@@ -4,6 +4,7 @@
  */
 #include "core/cpu/cpu.h"
 #include "core/cpu/cpumodel.h"
+#include "core/cpu/desc.h"
 #include "decode/cache.h"
 
 void cpu_flush_jcache(struct cpu *c)
@@ -28,18 +29,41 @@ void cpu_seg_bounds(struct cpu *c, struct segreg *s)
 	bool fs_gs = s == &c->seg[SEG_FS] || s == &c->seg[SEG_GS];
 	s->base = (c->mode == MODE_LONG64 && !fs_gs) ? 0 : s->d.base;
 	if (c->mode == MODE_LONG64) {
-		s->lo = 0;
-		s->hi = ~0ull;
-	} else if ((c->cr0 & CR0_PE) && (a & SEGA_UNUSABLE) && s != &c->seg[SEG_CS]) {
-		s->lo = 1; /* any access faults */
-		s->hi = 0;
-	} else if ((a & SEGA_S) && !(a & 0x8) && (a & 0x4)) {
-		/* Expand-down data segment: valid offsets are above the limit. */
+		/* No limit or type checks in 64-bit mode (SDM vol. 3 5.3.1). */
+		s->lo = s->wlo = 0;
+		s->hi = s->whi = ~0ull;
+		return;
+	}
+	if ((c->cr0 & CR0_PE) && (a & SEGA_UNUSABLE) && s != &c->seg[SEG_CS]) {
+		s->lo = s->wlo = 1; /* any access faults */
+		s->hi = s->whi = 0;
+		return;
+	}
+	if ((a & SEGA_S) && !(a & 0x8) && (a & 0x4)) {
+		/* Expand-down data segment: valid offsets are above the limit,
+		 * up to FFFFH or FFFFFFFFH by the B flag (SDM vol. 3 5.3). */
 		s->lo = (uint64_t)s->d.limit + 1;
 		s->hi = (a & SEGA_DB) ? 0xffffffffull : 0xffffull;
 	} else {
 		s->lo = 0;
 		s->hi = s->d.limit;
+	}
+	s->wlo = s->lo;
+	s->whi = s->hi;
+	/* Type checks (SDM vol. 3 5.4.1): no writes to a code segment or a
+	 * read-only data segment, no reads from an execute-only code segment.
+	 * Protected mode only: real-address and virtual-8086 mode check
+	 * limits but not types. */
+	if (!(c->cr0 & CR0_PE) || (c->rflags & RF_VM) || !(a & SEGA_S))
+		return;
+	bool code = a & 0x8, rw = a & 0x2;
+	if (code || !rw) {
+		s->wlo = 1;
+		s->whi = 0;
+	}
+	if (code && !rw) {
+		s->lo = 1;
+		s->hi = 0;
 	}
 }
 
@@ -83,12 +107,12 @@ void cpu_load_seg_real(struct cpu *c, int seg, uint16_t sel)
 	cpu_seg_bounds(c, s);
 }
 
-static uint32_t desc_access(uint64_t d)
+uint32_t desc_access(uint64_t d)
 {
 	return (uint32_t)(((d >> 40) & 0xff) | (((d >> 52) & 0xf) << 12));
 }
 
-static void desc_to_seg(uint64_t d, struct seg_desc *sd)
+void desc_to_seg(uint64_t d, struct seg_desc *sd)
 {
 	sd->base = ((d >> 16) & 0xffffff) | ((d >> 56) << 24);
 	uint32_t limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
@@ -98,22 +122,50 @@ static void desc_to_seg(uint64_t d, struct seg_desc *sd)
 	sd->access = desc_access(d);
 }
 
-/* Read the descriptor for sel from the GDT or LDT; #GP(sel) past the limit. */
-static int read_desc(struct cpu *c, uint16_t sel, uint64_t *d, uint64_t *addr)
+bool desc_in_table(const struct cpu *c, uint16_t sel, unsigned bytes, uint64_t *addr)
 {
-	uint64_t base = (sel & 4) ? c->ldtr.d.base : c->gdtr.base;
-	uint32_t limit = (sel & 4) ? c->ldtr.d.limit : c->gdtr.limit;
-	if ((sel & 4) && (c->ldtr.d.access & SEGA_UNUSABLE))
-		return cpu_raise(c, IDT_GP, true, sel & ~3u);
-	if ((uint32_t)(sel & ~7u) + 7 > limit)
-		return cpu_raise(c, IDT_GP, true, sel & ~3u);
+	bool ldt = sel & 4;
+	if (ldt && (c->ldtr.d.access & SEGA_UNUSABLE))
+		return false;
+	uint64_t base = ldt ? c->ldtr.d.base : c->gdtr.base;
+	uint32_t limit = ldt ? c->ldtr.d.limit : c->gdtr.limit;
+	/* The whole descriptor must lie within the limit (SDM vol. 3 3.5.1). */
+	if ((uint64_t)(sel & ~7u) + bytes - 1 > limit)
+		return false;
 	*addr = base + (sel & ~7u);
+	return true;
+}
+
+int cpu_read_desc(struct cpu *c, uint16_t sel, uint64_t *d, uint64_t *addr)
+{
+	if (!desc_in_table(c, sel, 8, addr))
+		return cpu_raise(c, IDT_GP, true, sel & ~3u);
 	if (cpu_read_linear(c, *addr, d, 8))
 		return EXEC_STOP;
 	return 0;
 }
 
-/* Load a data or stack segment register in protected mode (SDM MOV, POP). */
+int desc_set_bit(struct cpu *c, uint64_t addr, uint64_t *d, unsigned bit)
+{
+	*d |= 1ull << bit;
+	uint8_t b = (uint8_t)(*d >> 40);
+	return cpu_write_linear(c, addr + 5, &b, 1) ? EXEC_STOP : 0;
+}
+
+/*
+ * Load a data or stack segment register (SDM vol. 2B MOV, POP, LDS/LES/
+ * LFS/LGS/LSS "Operation"; vol. 3 5.6-5.7).  Real-address and virtual-8086
+ * mode load the selector and base only.  In protected mode, in this order:
+ *  - a null selector: #GP(0) for SS, except in 64-bit mode at CPL < 3 with
+ *    RPL = CPL; any other register becomes unusable;
+ *  - the descriptor outside the GDT/LDT limit: #GP(selector);
+ *  - SS: not a writable data segment, RPL != CPL or DPL != CPL:
+ *    #GP(selector); not present: #SS(selector);
+ *  - DS/ES/FS/GS: not a data or readable code segment, or data or
+ *    non-conforming code with RPL > DPL or CPL > DPL: #GP(selector); not
+ *    present: #NP(selector).
+ * Error codes are the selector with RPL cleared (SDM vol. 3 6.13).
+ */
 int cpu_load_seg(struct cpu *c, int seg, uint16_t sel)
 {
 	if (!(c->cr0 & CR0_PE) || (c->rflags & RF_VM)) {
@@ -123,7 +175,6 @@ int cpu_load_seg(struct cpu *c, int seg, uint16_t sel)
 	struct segreg *s = &c->seg[seg];
 	unsigned rpl = sel & 3;
 	if ((sel & ~3u) == 0) {
-		/* Null selector: fine for DS/ES/FS/GS; SS only in 64-bit mode below CPL 3. */
 		if (seg == SEG_SS &&
 		    !(c->mode == MODE_LONG64 && c->cpl < 3 && rpl == (unsigned)c->cpl))
 			return cpu_raise(c, IDT_GP, true, 0);
@@ -135,7 +186,7 @@ int cpu_load_seg(struct cpu *c, int seg, uint16_t sel)
 		return 0;
 	}
 	uint64_t d, addr;
-	if (read_desc(c, sel, &d, &addr))
+	if (cpu_read_desc(c, sel, &d, &addr))
 		return EXEC_STOP;
 	uint32_t a = desc_access(d);
 	unsigned dpl = SEG_DESC_DPL(a);
@@ -154,12 +205,10 @@ int cpu_load_seg(struct cpu *c, int seg, uint16_t sel)
 		if (!(a & SEGA_P))
 			return cpu_raise(c, IDT_NP, true, sel & ~3u);
 	}
-	if (!(a & SEGA_TYPE_ACCESSED)) {
-		uint64_t nd = d | (1ull << 40);
-		if (cpu_write_linear(c, addr, &nd, 8))
-			return EXEC_STOP;
-		d = nd;
-	}
+	/* The processor sets the accessed bit in the descriptor (SDM vol. 3
+	 * 3.4.5.1). */
+	if (!(a & SEGA_TYPE_ACCESSED) && desc_set_bit(c, addr, &d, 40))
+		return EXEC_STOP;
 	s->sel = sel;
 	desc_to_seg(d, &s->d);
 	cpu_seg_bounds(c, s);
@@ -184,7 +233,7 @@ int cpu_far_jump(struct cpu *c, uint16_t sel, uint64_t off, unsigned osz)
 	if ((sel & ~3u) == 0)
 		return cpu_raise(c, IDT_GP, true, 0);
 	uint64_t d, addr;
-	if (read_desc(c, sel, &d, &addr))
+	if (cpu_read_desc(c, sel, &d, &addr))
 		return EXEC_STOP;
 	uint32_t a = desc_access(d);
 	unsigned dpl = SEG_DESC_DPL(a), rpl = sel & 3;
@@ -205,11 +254,8 @@ int cpu_far_jump(struct cpu *c, uint16_t sel, uint64_t off, unsigned osz)
 	bool to64 = (c->efer & EFER_LMA) && (nd.access & SEGA_L);
 	if (!to64 && off > nd.limit)
 		return cpu_raise(c, IDT_GP, true, 0);
-	if (!(d & (1ull << 40))) {
-		uint64_t w = d | (1ull << 40);
-		if (cpu_write_linear(c, addr, &w, 8))
-			return EXEC_STOP;
-	}
+	if (!(d & (1ull << 40)) && desc_set_bit(c, addr, &d, 40))
+		return EXEC_STOP;
 	struct segreg *cs = &c->seg[SEG_CS];
 	cs->sel = (uint16_t)((sel & ~3u) | (unsigned)c->cpl);
 	cs->d = nd;
@@ -243,9 +289,13 @@ int cpu_write_cr(struct cpu *c, int cr, uint64_t v)
 {
 	switch (cr) {
 	case 0: {
+		/* Bits 63:32 are reserved: #GP(0) (SDM vol. 2B MOV CR, 64-bit
+		 * mode exceptions).  The reserved bits of 31:0 are ignored and
+		 * read as 0; ET is fixed at 1 (SDM vol. 3 2.5). */
 		if ((v >> 32) != 0 && c->mode == MODE_LONG64)
 			return cpu_raise(c, IDT_GP, true, 0);
-		v &= 0xffffffffull;
+		v &= CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_ET | CR0_NE | CR0_WP | CR0_AM |
+		     CR0_NW | CR0_CD | CR0_PG;
 		if ((v & CR0_PG) && !(v & CR0_PE))
 			return cpu_raise(c, IDT_GP, true, 0);
 		if ((v & CR0_NW) && !(v & CR0_CD))
@@ -277,6 +327,10 @@ int cpu_write_cr(struct cpu *c, int cr, uint64_t v)
 		c->cr2 = v;
 		return 0;
 	case 3:
+		/* In IA-32e mode bits 63:MAXPHYADDR are reserved (SDM vol. 3
+		 * 4.5.2; no model has PCIDE, so bit 63 is one of them). */
+		if ((c->efer & EFER_LMA) && (v >> c->model->maxphyaddr) != 0)
+			return cpu_raise(c, IDT_GP, true, 0);
 		if ((c->cr0 & CR0_PG) && (c->cr4 & CR4_PAE) && !(c->efer & EFER_LMA) &&
 		    load_pdptes(c, v))
 			return EXEC_STOP;
@@ -284,6 +338,9 @@ int cpu_write_cr(struct cpu *c, int cr, uint64_t v)
 		cpu_flush_tlb(c);
 		return 0;
 	case 4: {
+		/* Bits the model does not have are reserved: #GP(0) (SDM vol. 2B
+		 * MOV CR; vol. 3 2.5).  UMIP, OSXSAVE and the rest stay reserved
+		 * while no model advertises them. */
 		uint64_t allowed = c->model->cr4_allowed;
 		if (v & ~allowed)
 			return cpu_raise(c, IDT_GP, true, 0);
@@ -299,6 +356,7 @@ int cpu_write_cr(struct cpu *c, int cr, uint64_t v)
 		return 0;
 	}
 	case 8:
+		/* CR8 bits 63:4 are reserved (SDM vol. 3 10.8.6.1). */
 		if (v > 15)
 			return cpu_raise(c, IDT_GP, true, 0);
 		c->cr8 = v;
