@@ -142,6 +142,7 @@ struct pending_exception {
 	bool has_error;
 	uint32_t error;
 	uint64_t cr2; /* for #PF */
+	bool hw_intr; /* an external interrupt: benign, RF pushed as it is */
 };
 
 #define JCACHE_SIZE 4096
@@ -195,7 +196,15 @@ struct cpu {
 	uint32_t mode;    /* decode mode key, see cpu_mode_key() */
 	uint64_t la_mask; /* 0xffffffff outside long mode */
 	uint64_t icount;  /* retired instructions */
-	bool interrupt_shadow;
+	/* Blocking by STI / by MOV SS (SDM vol. 3 6.8.3, table 25-3):
+	 * SHADOW_* bits set by STI, MOV SS and POP SS for the instruction at
+	 * shadow_rip; it ends when that instruction completes or an event is
+	 * delivered.  core/cpu/step.c. */
+	uint8_t interrupt_shadow;
+	uint8_t dbg_step;    /* STEP_* single-step trap state (core/cpu/step.c) */
+	bool extint_pending; /* an ExtINT waits for IF = 1 and no shadow */
+	uint8_t extint_vector;
+	uint64_t shadow_rip;
 
 	/* Event handling. */
 	enum cpu_stop stop;
@@ -365,6 +374,16 @@ static inline int cpu_ud(struct cpu *c)
 static inline int cpu_gp0(struct cpu *c)
 {
 	return cpu_raise(c, IDT_GP, true, 0);
+}
+/* STI when IF = 0, MOV SS and POP SS: interrupts (and for MOV SS, #DB
+ * and single-step traps) wait until the next instruction completes (SDM
+ * vol. 3 6.8.3; STI, MOV and POP in vol. 2). */
+#define SHADOW_STI   0x1u
+#define SHADOW_MOVSS 0x2u
+static inline void cpu_set_shadow(struct cpu *c, const struct insn *i, unsigned kind)
+{
+	c->interrupt_shadow |= (uint8_t)kind;
+	c->shadow_rip = c->rip + i->len;
 }
 /* Ends the run with c->exit filled in (the caller sets the fields). */
 struct vm_exit *cpu_begin_exit(struct cpu *c, enum vm_exitcode code, int inst_length);
@@ -545,6 +564,10 @@ void cpu_set_sp(struct cpu *c, uint64_t sp);
 
 /* Recompute mode, la_mask and segment bounds after CR0/EFER/CS changes. */
 void cpu_update_mode(struct cpu *c);
+/* The same with the CPL given, for a transfer that loads CS before SS: one
+ * TLB flush when the CPL changes, none for a CPL that only looks different
+ * in between. */
+void cpu_update_mode_cpl(struct cpu *c, int cpl);
 void cpu_seg_bounds(struct cpu *c, struct segreg *s);
 int cpu_load_seg(struct cpu *c, int seg, uint16_t sel);
 void cpu_load_seg_real(struct cpu *c, int seg, uint16_t sel);

@@ -52,14 +52,12 @@ int far_mark_accessed(struct cpu *c, uint64_t d, uint64_t addr)
 void far_set_cs(struct cpu *c, uint16_t sel, uint64_t d, unsigned cpl, uint64_t rip)
 {
 	struct segreg *cs = &c->seg[SEG_CS];
-	bool changed = cpl != (unsigned)c->cpl;
 	cs->sel = (uint16_t)((sel & ~3u) | cpl);
 	desc_to_seg(d | (1ull << 40), &cs->d);
 	c->rip = rip;
-	cpu_update_mode(c);
-	c->cpl = (int)cpl; /* cpu_update_mode takes it from SS, loaded next */
-	if (changed)
-		cpu_flush_tlb(c); /* the TLB holds U/S results for one CPL */
+	/* The CPL is the new CS's, not yet SS's (loaded next); the TLB holds
+	 * U/S results for one CPL, so it is flushed once if that changes. */
+	cpu_update_mode_cpl(c, (int)cpl);
 }
 
 int far_tss_stack(struct cpu *c, unsigned dpl, unsigned ist, unsigned ext, uint16_t *ss,

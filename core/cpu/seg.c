@@ -69,6 +69,12 @@ void cpu_seg_bounds(struct cpu *c, struct segreg *s)
 
 void cpu_update_mode(struct cpu *c)
 {
+	int cpl = (c->cr0 & CR0_PE) ? (int)SEG_DESC_DPL(c->seg[SEG_SS].d.access) : 0;
+	cpu_update_mode_cpl(c, (c->rflags & RF_VM) ? 3 : cpl);
+}
+
+void cpu_update_mode_cpl(struct cpu *c, int cpl)
+{
 	uint32_t cs = c->seg[SEG_CS].d.access;
 	int old_cpl = c->cpl;
 	if (!(c->cr0 & CR0_PE) || (c->rflags & RF_VM)) {
@@ -83,9 +89,7 @@ void cpu_update_mode(struct cpu *c)
 	}
 	/* Linear addresses wrap at 4 GiB outside 64-bit mode (SDM 3.3.6). */
 	c->la_mask = c->mode == MODE_LONG64 ? ~0ull : 0xffffffffull;
-	c->cpl = (c->cr0 & CR0_PE) ? (int)SEG_DESC_DPL(c->seg[SEG_SS].d.access) : 0;
-	if (c->rflags & RF_VM)
-		c->cpl = 3;
+	c->cpl = cpl;
 	for (int i = 0; i < 6; i++)
 		cpu_seg_bounds(c, &c->seg[i]);
 	/* The TLB caches user/supervisor checks for one CPL. */
