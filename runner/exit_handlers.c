@@ -6,6 +6,7 @@
 #include "runner/exit_handlers.h"
 
 #include "runner/inout_str.h"
+#include "runner/task_switch.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -240,14 +241,16 @@ static enum vmexit_action vmexit_spinup_ap(struct runner_state *rs, struct vm_ex
 	return end_run(rs, RUNNER_EXIT_SOFTWARE);
 }
 
-/* bhyverun's task_switch.c has no counterpart here yet. */
+/*
+ * bhyverun's task_switch.c:vmexit_task_switch: the switch is emulated here
+ * (task_switch.h) and the guest resumes at the exit's rip, the new task's
+ * EIP, or the switching instruction when a fault was injected.
+ */
 static enum vmexit_action vmexit_task_switch(struct runner_state *rs, struct vm_exit *vme)
 {
-	fprintf(rs->opts->diag,
-	        "softvmm: task switch to TSS selector 0x%x at rip 0x%" PRIx64
-	        " not supported yet\n",
-	        (unsigned)vme->u.task_switch.tsssel, vme->rip);
-	return end_run(rs, RUNNER_EXIT_SOFTWARE);
+	if (task_switch_emulate(rs->vm, rs->vcpu, vme, rs->opts->diag) != 0)
+		return end_run(rs, RUNNER_EXIT_SOFTWARE);
+	return VMEXIT_CONTINUE;
 }
 
 /*
