@@ -194,12 +194,21 @@ static void require_host_bmi(void)
 
 static unsigned nfail, nrun;
 
+/* The flags compared: all six on an Intel host, whose profile is measured
+ * (docs/undefined-behaviour.md); on another vendor's host, until its
+ * profile is measured, the ones the SDM leaves undefined (AF and PF, and
+ * BEXTR's SF) are left out, and that vendor's model runs the guest. */
+static bool host_intel;
+
 static void host_setup(void)
 {
 	hcode = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq(hcode, MAP_FAILED);
 	hlast_n = 0;
-	cr_assert_eq(hd_open_model(V3), 0);
+	unsigned a, b, c, d;
+	__cpuid(0, a, b, c, d);
+	host_intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e; /* GenuineIntel */
+	cr_assert_eq(hd_open_model(host_intel ? V3 : AMDV3), 0);
 }
 
 static void host_teardown(void)
@@ -263,8 +272,11 @@ static void diff(unsigned f, bool w, bool mem, uint8_t imm, uint64_t a, uint64_t
 		mismatch(what, "rcx", g.rcx, h.rcx);
 	if (g.rdx != h.rdx)
 		mismatch(what, "rdx", g.rdx, h.rdx);
-	if ((g.rflags & ARITH) != (h.rflags & ARITH))
-		mismatch(what, "flags", g.rflags & ARITH, h.rflags & ARITH);
+	uint64_t cmp = ARITH;
+	if (!host_intel)
+		cmp &= ~(AF | PF | (strcmp(forms[f].name, "bextr") == 0 ? SF : 0));
+	if ((g.rflags & cmp) != (h.rflags & cmp))
+		mismatch(what, "flags", g.rflags & cmp, h.rflags & cmp);
 }
 
 static void expect_no_failures(const char *what)
