@@ -60,6 +60,25 @@ static bool cap_set(struct vm *vm, int vcpu, int cap)
 }
 
 /*
+ * The vector of an ExtINT.  bhyve asks its 8259 model
+ * (vatpic_pending_intr): the highest requested IRQ, or with none the
+ * spurious IRQ 7, plus the base ICW2 programmed (0 until then).  softvmm
+ * has no 8259 yet (its ports reach the caller), so every ExtINT is that
+ * spurious IRQ 7 of an unprogrammed controller: vector 7.
+ */
+#define EXTINT_VECTOR 7
+
+/* A vcpu in the HLT activity state wakes for an interrupt it can take:
+ * a pending ExtINT with RFLAGS.IF = 1 (SDM vol. 2 HLT). */
+static bool extint_wakes(struct vm *vm, int vcpu)
+{
+	uint64_t rflags = 0;
+	return vm->vcpu[vcpu].extint_pending &&
+	       vm->ops->getreg(vm->vmi, vcpu, VM_REG_GUEST_RFLAGS, &rflags) == 0 &&
+	       (rflags & 0x200) != 0; /* RFLAGS.IF */
+}
+
+/*
  * An exit vm_run makes itself, with no payload and inst_length 0: BOGUS
  * (bhyve's vm_exit_astpending) or MTRAP.
  */
@@ -121,10 +140,12 @@ int vm_run(struct vm *vm, struct vm_run *vmrun)
 			exit_suspended(vm, id, rip, vme);
 			break;
 		}
+		if (v->hlt_state && extint_wakes(vm, id))
+			v->hlt_state = false;
 		if (v->hlt_state) {
 			/*
 			 * The vcpu sits in the HLT activity state, which only an
-			 * interrupt or NMI ends; softvmm delivers neither yet.
+			 * interrupt or NMI ends; softvmm delivers no NMI yet.
 			 * bhyve's vm_run would not return until the host wanted
 			 * the thread back (vm_exit_astpending: BOGUS at the
 			 * current rip); softvmm returns that BOGUS at once.
@@ -132,7 +153,12 @@ int vm_run(struct vm *vm, struct vm_run *vmrun)
 			exit_plain(vme, VM_EXITCODE_BOGUS, rip);
 			break;
 		}
+		/* The ExtINT line goes to the backend for the run and comes back
+		 * lowered once the interrupt was delivered (bhyve's
+		 * vm_extint_clear in vmx_inject_interrupts). */
+		vm->ops->set_extint(vm->vmi, id, v->extint_pending ? EXTINT_VECTOR : -1);
 		int err = vm->ops->vmrun(vm->vmi, id, rip, vme);
+		v->extint_pending = vm->ops->extint_waiting(vm->vmi, id);
 		if (err) {
 			v->state = VCPU_IDLE;
 			return err;

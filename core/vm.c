@@ -132,16 +132,22 @@ bool vm_mem_allocated(struct vm *vm, vm_paddr_t gpa)
 	return vm && mem_find(&vm->mem, gpa) != NULL;
 }
 
+/* The seed's registers and the later ones numbered after VM_REG_LAST. */
+static bool reg_valid(int reg)
+{
+	return (reg >= 0 && reg < VM_REG_LAST) || (reg > VM_REG_LAST && reg < VM_REG_EXT_LAST);
+}
+
 int vm_get_register(struct vm *vm, int vcpu, int reg, uint64_t *retval)
 {
-	if (!vcpu_valid(vm, vcpu) || reg < 0 || reg >= VM_REG_LAST || !retval)
+	if (!vcpu_valid(vm, vcpu) || !reg_valid(reg) || !retval)
 		return EINVAL;
 	return vm->ops->getreg(vm->vmi, vcpu, reg, retval);
 }
 
 int vm_set_register(struct vm *vm, int vcpu, int reg, uint64_t val)
 {
-	if (!vcpu_valid(vm, vcpu) || reg < 0 || reg >= VM_REG_LAST)
+	if (!vcpu_valid(vm, vcpu) || !reg_valid(reg))
 		return EINVAL;
 	return vm->ops->setreg(vm->vmi, vcpu, reg, val);
 }
@@ -149,7 +155,7 @@ int vm_set_register(struct vm *vm, int vcpu, int reg, uint64_t val)
 static bool regnums_valid(unsigned int count, const int *regnums)
 {
 	for (unsigned int k = 0; k < count; k++)
-		if (regnums[k] < 0 || regnums[k] >= VM_REG_LAST)
+		if (!reg_valid(regnums[k]))
 			return false;
 	return true;
 }

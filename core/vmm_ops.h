@@ -28,6 +28,12 @@ struct vmm_ops {
 	int (*setcap)(void *vmi, int vcpu, int cap, int val);
 	/* Deliver an event (intinfo layout) before the next instruction. */
 	int (*inject)(void *vmi, int vcpu, uint64_t intinfo);
+	/* The ExtINT line (vm_inject_extint): a vector raises it, -1 lowers
+	 * it; the backend delivers it at the first instruction boundary with
+	 * RFLAGS.IF = 1 and no blocking by STI or MOV SS.  extint_waiting:
+	 * still raised after a run (not yet delivered). */
+	void (*set_extint)(void *vmi, int vcpu, int vector);
+	bool (*extint_waiting)(void *vmi, int vcpu);
 	/* Guest RAM was written from outside the guest (decode-cache coherence). */
 	void (*mem_written)(void *vmi, uint64_t gpa, uint64_t len);
 	void (*set_insn_limit)(void *vmi, int vcpu, uint64_t limit);

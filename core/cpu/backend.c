@@ -28,6 +28,10 @@ static void soft_vcpu_reset(void *vmi, int vcpu)
 	struct soft_vm *s = vmi;
 	struct cpu *c = s->cpus[vcpu];
 	cpu_reset(c);
+	/* No blocking and no pending debug exception after reset (SDM vol. 3
+	 * table 9-1); the ExtINT line belongs to core/ and is set per run. */
+	c->interrupt_shadow = 0;
+	c->dbg_step = 0;
 	s->resume_counts[vcpu] = false;
 }
 
@@ -157,6 +161,19 @@ static inline int cpu_getreg(struct cpu *c, int reg, uint64_t *val)
 	case VM_REG_GUEST_PDPTE3:
 		*val = c->pdpte[reg - VM_REG_GUEST_PDPTE0];
 		return 0;
+	case VM_REG_GUEST_INTR_SHADOW:
+		/* bhyve's vmx_get_intr_shadow: blocking by STI or by MOV SS. */
+		*val = c->interrupt_shadow != 0;
+		return 0;
+	case VM_REG_GUEST_DR0:
+	case VM_REG_GUEST_DR1:
+	case VM_REG_GUEST_DR2:
+	case VM_REG_GUEST_DR3:
+		*val = c->dr[reg - VM_REG_GUEST_DR0];
+		return 0;
+	case VM_REG_GUEST_DR6:
+		*val = c->dr[6];
+		return 0;
 	default:
 		return EINVAL; /* IDTR/GDTR have no selector: use vm_get_seg_desc */
 	}
@@ -206,6 +223,22 @@ static int soft_setreg(void *vmi, int vcpu, int reg, uint64_t val)
 		break;
 	case VM_REG_GUEST_CR2:
 		c->cr2 = val;
+		return 0;
+	case VM_REG_GUEST_INTR_SHADOW:
+		/* bhyve's vmx_modify_intr_shadow: the shadow can be cleared,
+		 * never forced on. */
+		if (val)
+			return EINVAL;
+		c->interrupt_shadow = 0;
+		return 0;
+	case VM_REG_GUEST_DR0:
+	case VM_REG_GUEST_DR1:
+	case VM_REG_GUEST_DR2:
+	case VM_REG_GUEST_DR3:
+		c->dr[reg - VM_REG_GUEST_DR0] = val;
+		return 0;
+	case VM_REG_GUEST_DR6:
+		c->dr[6] = val;
 		return 0;
 	case VM_REG_GUEST_PDPTE0:
 	case VM_REG_GUEST_PDPTE1:
@@ -303,8 +336,22 @@ static int soft_inject(void *vmi, int vcpu, uint64_t info)
 	c->exc.vector = (uint8_t)VM_INTINFO_VECTOR(info);
 	c->exc.has_error = (info & VM_INTINFO_DEL_ERRCODE) != 0;
 	c->exc.error = (uint32_t)(info >> 32);
+	/* An interrupt being delivered at the last exit (exitintinfo). */
+	c->exc.hw_intr = (info & VM_INTINFO_TYPE) == VM_INTINFO_HWINTR;
 	c->exc_pending = true;
 	return 0;
+}
+
+static void soft_set_extint(void *vmi, int vcpu, int vector)
+{
+	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
+	c->extint_pending = vector >= 0;
+	c->extint_vector = (uint8_t)(vector >= 0 ? vector : 0);
+}
+
+static bool soft_extint_waiting(void *vmi, int vcpu)
+{
+	return ((struct soft_vm *)vmi)->cpus[vcpu]->extint_pending;
 }
 
 static void soft_mem_written(void *vmi, uint64_t gpa, uint64_t len)
@@ -413,6 +460,8 @@ const struct vmm_ops vmm_ops_soft = {
     .getcap = soft_getcap,
     .setcap = soft_setcap,
     .inject = soft_inject,
+    .set_extint = soft_set_extint,
+    .extint_waiting = soft_extint_waiting,
     .mem_written = soft_mem_written,
     .set_insn_limit = soft_set_insn_limit,
     .get_stats = soft_get_stats,

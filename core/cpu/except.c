@@ -12,6 +12,7 @@ int cpu_raise(struct cpu *c, int vector, bool has_error, uint32_t error)
 	c->exc.vector = (uint8_t)vector;
 	c->exc.has_error = has_error;
 	c->exc.error = error;
+	c->exc.hw_intr = false;
 	c->exc_pending = true;
 	c->stop = STOP_EXCEPTION;
 	return EXEC_STOP;
@@ -298,9 +299,17 @@ static int deliver(struct cpu *c, unsigned vector, bool has_err, uint32_t err, b
 	snapshot_take(c, &snap);
 	int r = (c->cr0 & CR0_PE) ? deliver_prot(c, vector, has_err, err, ret_ip, ext, fault)
 	                          : deliver_real(c, vector, ret_ip);
-	if (r)
+	if (r) {
 		snapshot_restore(c, &snap);
-	return r;
+		return r;
+	}
+	/* A delivered event ends blocking by STI or MOV SS (SDM vol. 3 6.8.3)
+	 * and drops a single-step trap not yet taken: the handler starts
+	 * with TF = 0, and the interrupted code's TF comes back with IRET
+	 * (SDM vol. 3 17.3.1.4; INT n and INTO clear TF). */
+	c->interrupt_shadow = 0;
+	c->dbg_step = 0;
+	return 0;
 }
 
 /*
@@ -314,8 +323,10 @@ int cpu_deliver_pending(struct cpu *c)
 	for (;;) {
 		struct pending_exception first = c->exc;
 		c->stop = STOP_NONE;
-		if (deliver(c, first.vector, first.has_error, first.error, true, c->rip,
-		            pushes_rf_set(first.vector)) == 0) {
+		/* An external interrupt pushes RF as it is (SDM vol. 3 17.3.1.1). */
+		bool fault = !first.hw_intr && pushes_rf_set(first.vector);
+		if (deliver(c, first.vector, first.has_error, first.error, true, c->rip, fault) ==
+		    0) {
 			c->exc_pending = false;
 			c->stop = STOP_NONE;
 			c->events++;
@@ -335,8 +346,10 @@ int cpu_deliver_pending(struct cpu *c)
 			vme->u.suspended.how = VM_SUSPEND_TRIPLEFAULT;
 			return 1;
 		}
-		if (exc_makes_double_fault(exc_class_of_vector(first.vector),
-		                           exc_class_of_vector(second))) {
+		/* Interrupts are benign, whatever their vector (SDM table 6-5). */
+		enum exc_class first_class =
+		    first.hw_intr ? EXC_BENIGN : exc_class_of_vector(first.vector);
+		if (exc_makes_double_fault(first_class, exc_class_of_vector(second))) {
 			c->exc.vector = IDT_DF;
 			c->exc.has_error = true;
 			c->exc.error = 0;

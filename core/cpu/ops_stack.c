@@ -61,6 +61,8 @@ static int op_pop_sreg(struct cpu *c, const struct insn *i)
 		c->gpr[4].q = old;
 		return EXEC_STOP;
 	}
+	if (i->sub == SEG_SS) /* POP SS blocks as MOV SS (SDM vol. 3 6.8.3) */
+		cpu_set_shadow(c, i, SHADOW_MOVSS);
 	c->rip += i->len;
 	return EXEC_JUMP; /* SS/segment changes may change later accesses' bounds */
 }

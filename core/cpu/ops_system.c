@@ -36,10 +36,14 @@ static int op_flagbit(struct cpu *c, const struct insn *i)
 	case 6:
 		if ((c->cr0 & CR0_PE) && (unsigned)c->cpl > ((c->rflags >> 12) & 3))
 			return cpu_gp0(c);
-		if (i->sub == 5)
+		if (i->sub == 5) {
 			c->rflags &= ~(uint64_t)RF_IF;
-		else
+		} else {
+			/* STI with IF = 0: blocking by STI (SDM vol. 2 STI). */
+			if (!(c->rflags & RF_IF))
+				cpu_set_shadow(c, i, SHADOW_STI);
 			c->rflags |= RF_IF;
+		}
 		return next(c, i);
 	default:
 		return cpu_ud(c);
@@ -131,6 +135,8 @@ static int op_mov_to_sreg(struct cpu *c, const struct insn *i)
 		return cpu_ud(c);
 	if (cpu_load_seg(c, i->sub, (uint16_t)v))
 		return EXEC_STOP;
+	if (i->sub == SEG_SS) /* blocking by MOV SS (SDM vol. 3 6.8.3) */
+		cpu_set_shadow(c, i, SHADOW_MOVSS);
 	return next(c, i);
 }
 

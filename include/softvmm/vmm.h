@@ -108,6 +108,22 @@ enum vm_reg_name {
 	VM_REG_LAST
 };
 
+/*
+ * Registers later bhyve added after PDPTE3, in its order.  They are
+ * numbered after VM_REG_LAST, which struct vie uses for "no register"
+ * and which vmm_abi.h pins at the seed's value.
+ */
+enum vm_reg_name_ext {
+	VM_REG_GUEST_INTR_SHADOW = VM_REG_LAST + 1, /* 1: blocking by STI or MOV SS;
+	                                                only 0 can be written */
+	VM_REG_GUEST_DR0,
+	VM_REG_GUEST_DR1,
+	VM_REG_GUEST_DR2,
+	VM_REG_GUEST_DR3,
+	VM_REG_GUEST_DR6,
+	VM_REG_EXT_LAST
+};
+
 enum x2apic_state { X2APIC_DISABLED, X2APIC_ENABLED, X2APIC_STATE_LAST };
 
 /* Layout of an event's "intinfo" word (bits 7:0 vector, 10:8 type, 11

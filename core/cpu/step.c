@@ -1,0 +1,123 @@
+/*
+ * Single-step traps, the interrupt shadow and the interrupt window: what
+ * happens at an instruction boundary when EFLAGS.TF is set, after STI,
+ * MOV SS or POP SS, or with an ExtINT waiting.  The run loop (exec.c)
+ * comes here only in those states, one instruction at a time, so its
+ * fast path pays a single test per block.
+ */
+#include "core/cpu/step.h"
+
+/*
+ * At vm_run entry: bhyve clears blocking by STI / MOV SS when the guest's
+ * rip is no longer the one the exit left (vmx.c, vmx_inject_interrupts):
+ * the vmm or the caller completed the instruction in the shadow (an OUT,
+ * a HLT), and the next one is not in it.
+ */
+void step_entry(struct cpu *c)
+{
+	if (c->interrupt_shadow && c->rip != c->shadow_rip)
+		c->interrupt_shadow = 0;
+}
+
+/*
+ * An ExtINT is delivered at an instruction boundary where RFLAGS.IF = 1
+ * and there is no blocking by STI or by MOV SS (SDM vol. 3 6.8.1, 6.8.3;
+ * bhyve's vmx_inject_interrupts, BHYVE-EXITS.md section 9).  Queues it as
+ * the event to deliver (stop = STOP_EXCEPTION) and returns true, or
+ * returns false when the window is closed.
+ */
+bool step_take_interrupt(struct cpu *c)
+{
+	if (!c->extint_pending || !(c->rflags & RF_IF) || c->interrupt_shadow || c->exc_pending)
+		return false;
+	c->extint_pending = false;
+	c->exc = (struct pending_exception){.vector = c->extint_vector, .hw_intr = true};
+	c->exc_pending = true;
+	c->stop = STOP_EXCEPTION;
+	return true;
+}
+
+/* Before one instruction: it runs under the shadow the last one left, and
+ * may set a new one (cpu_set_shadow).  A single-step trap is due after it
+ * when it starts with TF = 1 (SDM vol. 3 17.3.1.4): the instruction that
+ * sets TF does not trap, the one that clears it does. */
+void step_begin(struct cpu *c, struct step_state *s)
+{
+	s->shadow = c->interrupt_shadow;
+	c->interrupt_shadow = 0;
+	if (c->rflags & RF_TF)
+		c->dbg_step |= STEP_NOW;
+}
+
+/*
+ * Raise the single-step #DB: a trap, vector 1, no error code, RIP at the
+ * next instruction (or at a REP string instruction between iterations),
+ * DR6.BS set; the other DR6 bits are kept (SDM vol. 3 17.2.3, 17.3.1.4).
+ */
+static void raise_step_trap(struct cpu *c)
+{
+	c->dbg_step = 0;
+	c->dr[6] |= DR6_BS;
+	cpu_raise(c, IDT_DB, false, 0);
+}
+
+/*
+ * HLT under TF without VM_CAP_HALT_EXIT: the HLT runs in the guest (bhyve
+ * sets HLT exiting only for the capability), and the pending single-step
+ * trap is a debug exception, which resumes a halted processor (SDM vol. 2
+ * HLT): the trap is delivered at once, RIP after the HLT, and the vcpu
+ * never halts.
+ */
+static bool hlt_steps(struct cpu *c)
+{
+	if (c->exit->exitcode != VM_EXITCODE_HLT || c->caps[VM_CAP_HALT_EXIT])
+		return false;
+	c->rip += (uint64_t)c->exit->inst_length;
+	c->icount++;
+	c->rflags &= ~(uint64_t)RF_RF;
+	raise_step_trap(c);
+	return true;
+}
+
+/*
+ * After one instruction: 'retired' when it completed, 'iterated' when a
+ * REP string instruction did one iteration (RIP still at it).
+ *  - Completion ends the shadow it ran under and RF (SDM vol. 3 17.3.1.1).
+ *  - A single-step trap follows each completion and each REP iteration
+ *    (SDM vol. 3 17.3.1.4), unless an event was delivered meanwhile: INT n,
+ *    INT3 and INTO clear TF and deliver, and delivery drops the trap
+ *    (except.c), so the handler is not stepped into.
+ *  - After MOV SS or POP SS the trap waits one more instruction (SDM vol.
+ *    3 6.8.3): both are reported by one #DB after that instruction.
+ *  - A fault delivers no trap: the faulting instruction did not complete.
+ *  - An instruction that exits gets no trap of its own: the vmm or the
+ *    caller completes it, and bhyve's exit handlers do not look at TF.
+ *    The shadow it ran under is kept for step_entry to judge.
+ */
+void step_end(struct cpu *c, const struct step_state *s, bool retired, bool iterated)
+{
+	if (c->stop == STOP_EXIT) {
+		if ((c->dbg_step & STEP_NOW) && hlt_steps(c))
+			return;
+		c->dbg_step &= (uint8_t)~STEP_NOW;
+		c->interrupt_shadow = s->shadow;
+		return;
+	}
+	if (!retired && !iterated) {
+		if (c->stop == STOP_NONE) {
+			/* A stale record: the instruction runs again. */
+			c->interrupt_shadow = s->shadow;
+			c->dbg_step &= (uint8_t)~STEP_NOW;
+		}
+		return; /* an exception: its delivery drops the trap */
+	}
+	if (retired)
+		c->rflags &= ~(uint64_t)RF_RF;
+	if (!c->dbg_step)
+		return;
+	if (c->interrupt_shadow & SHADOW_MOVSS) {
+		c->dbg_step = STEP_HELD;
+		return;
+	}
+	raise_step_trap(c);
+}

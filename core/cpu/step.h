@@ -1,0 +1,52 @@
+/*
+ * The rare per-instruction states the run loop leaves its fast path for:
+ * EFLAGS.TF single-step traps, the interrupt shadow of STI and MOV SS,
+ * and an ExtINT waiting for the interrupt window (core/cpu/step.c).
+ */
+#ifndef SOFTVMM_CORE_CPU_STEP_H
+#define SOFTVMM_CORE_CPU_STEP_H
+
+#include <stddef.h>
+
+#include "core/cpu/cpu.h"
+
+/* dbg_step bits. */
+#define STEP_NOW  0x1u /* the instruction running started with TF = 1 */
+#define STEP_HELD 0x2u /* a single-step trap held by MOV SS / POP SS */
+
+#define DR6_BS 0x4000ull /* DR6 bit 14, single step (SDM vol. 3 17.2.3) */
+
+/* What step_begin saved for step_end. */
+struct step_state {
+	uint8_t shadow; /* the shadow this instruction runs under */
+};
+
+/* interrupt_shadow, dbg_step and extint_pending are adjacent bytes, read
+ * with one load by step_needed. */
+_Static_assert(offsetof(struct cpu, dbg_step) == offsetof(struct cpu, interrupt_shadow) + 1 &&
+                   offsetof(struct cpu, extint_pending) ==
+                       offsetof(struct cpu, interrupt_shadow) + 2 &&
+                   sizeof(bool) == 1,
+               "step state bytes");
+
+/* True when the fast path must not run: TF, RF, a shadow, a held trap or
+ * a waiting ExtINT.  All are rare; two loads and a test per block. */
+static inline bool step_needed(const struct cpu *c)
+{
+	uint32_t w;
+	memcpy(&w, &c->interrupt_shadow, 4);
+	return ((c->rflags & (RF_TF | RF_RF)) | (w & 0xffffffu)) != 0;
+}
+
+/* True when an instruction must run alone (not only an ExtINT waiting). */
+static inline bool step_one_needed(const struct cpu *c)
+{
+	return ((c->rflags & (RF_TF | RF_RF)) | c->interrupt_shadow | c->dbg_step) != 0;
+}
+
+bool step_take_interrupt(struct cpu *c);
+void step_begin(struct cpu *c, struct step_state *s);
+void step_end(struct cpu *c, const struct step_state *s, bool retired, bool iterated);
+void step_entry(struct cpu *c);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * Expected exit streams for the event tests (test_single_step.c,
+ * test_intr_shadow.c): build the stream exit by exit, then compare it
+ * with the one the guest helper recorded, every field and the handled
+ * flag.  Header-only: each test is its own executable.
+ */
+#ifndef SOFTVMM_TESTS_EVENT_STREAM_H
+#define SOFTVMM_TESTS_EVENT_STREAM_H
+
+#include <criterion/criterion.h>
+
+#include "guest_helper.h"
+
+struct expect {
+	struct vm_exit vme;
+	bool handled;
+};
+
+#define STREAM_MAX 128
+
+struct stream {
+	struct expect v[STREAM_MAX];
+	size_t n;
+};
+
+static inline void add(struct stream *s, struct expect e)
+{
+	cr_assert_lt(s->n, STREAM_MAX, "expected stream too long");
+	s->v[s->n++] = e;
+}
+
+static inline void x_paging(struct stream *s, uint64_t rip, uint64_t gpa, int fault_type)
+{
+	struct expect e = {.handled = true};
+	e.vme.exitcode = VM_EXITCODE_PAGING;
+	e.vme.rip = rip;
+	e.vme.u.paging.gpa = gpa;
+	e.vme.u.paging.fault_type = fault_type;
+	add(s, e);
+}
+
+static inline void x_out(struct stream *s, uint64_t rip, int len, int bytes, uint16_t port,
+                         uint32_t eax)
+{
+	struct expect e = {.handled = false};
+	e.vme.exitcode = VM_EXITCODE_INOUT;
+	e.vme.rip = rip;
+	e.vme.inst_length = len;
+	e.vme.u.inout.bytes = (uint16_t)bytes;
+	e.vme.u.inout.port = port;
+	e.vme.u.inout.eax = eax;
+	add(s, e);
+}
+
+static inline void x_hlt(struct stream *s, uint64_t rip, uint64_t rflags)
+{
+	struct expect e = {.handled = true};
+	e.vme.exitcode = VM_EXITCODE_HLT;
+	e.vme.rip = rip;
+	e.vme.inst_length = 1;
+	e.vme.u.hlt.rflags = rflags;
+	add(s, e);
+}
+
+/* Every guest's first exit: fetching its first instruction at 0x7C00. */
+static inline void x_first_fetch(struct stream *s)
+{
+	x_paging(s, 0x7c00, 0x7000, VM_PROT_EXECUTE);
+}
+
+static inline void assert_stream(const struct guest *g, const struct stream *exp)
+{
+	char why[256], desc[256];
+	cr_assert(!g->log.truncated, "exit log overflowed");
+	for (size_t i = 0; i < exp->n && i < g->log.n; i++) {
+		const struct recorded_exit *r = &g->log.v[i];
+		exit_describe(&r->vme, desc, sizeof(desc));
+		cr_assert(exit_equal(&exp->v[i].vme, &r->vme, why, sizeof(why)),
+		          "exit %zu (%s): %s", i, desc, why);
+		cr_assert_eq(r->handled, exp->v[i].handled, "exit %zu (%s): handled %d", i, desc,
+		             r->handled);
+	}
+	if (g->log.n > exp->n) {
+		exit_describe(&g->log.v[exp->n].vme, desc, sizeof(desc));
+		cr_assert_fail("%zu exits, expected %zu; the first extra one: %s", g->log.n, exp->n,
+		               desc);
+	}
+	cr_assert_eq(g->log.n, exp->n, "%zu exits, expected %zu", g->log.n, exp->n);
+}
+
+#endif
