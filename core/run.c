@@ -140,15 +140,16 @@ int vm_run(struct vm *vm, struct vm_run *vmrun)
 			exit_suspended(vm, id, rip, vme);
 			break;
 		}
-		if (v->hlt_state && extint_wakes(vm, id))
+		/* An NMI wakes a halted vcpu as an ExtINT with IF = 1 does (SDM
+		 * vol. 2 HLT). */
+		if (v->hlt_state && (v->nmi_pending || extint_wakes(vm, id)))
 			v->hlt_state = false;
 		if (v->hlt_state) {
 			/*
 			 * The vcpu sits in the HLT activity state, which only an
-			 * interrupt or NMI ends; softvmm delivers no NMI yet.
-			 * bhyve's vm_run would not return until the host wanted
-			 * the thread back (vm_exit_astpending: BOGUS at the
-			 * current rip); softvmm returns that BOGUS at once.
+			 * interrupt or NMI ends.  bhyve's vm_run would not return until the host
+			 * wanted the thread back (vm_exit_astpending: BOGUS at the current rip);
+			 * softvmm returns that BOGUS at once.
 			 */
 			exit_plain(vme, VM_EXITCODE_BOGUS, rip);
 			break;
@@ -157,8 +158,16 @@ int vm_run(struct vm *vm, struct vm_run *vmrun)
 		 * lowered once the interrupt was delivered (bhyve's
 		 * vm_extint_clear in vmx_inject_interrupts). */
 		vm->ops->set_extint(vm->vmi, id, v->extint_pending ? EXTINT_VECTOR : -1);
+		/* The NMI likewise (bhyve's vm_nmi_clear once it is injected). */
+		vm->ops->set_nmi(vm->vmi, id, v->nmi_pending);
 		int err = vm->ops->vmrun(vm->vmi, id, rip, vme);
 		v->extint_pending = vm->ops->extint_waiting(vm->vmi, id);
+		v->nmi_pending = vm->ops->nmi_waiting(vm->vmi, id);
+		/* An exit in the middle of an event's delivery: vmx_run's
+		 * vm_exit_intinfo with the IDT-vectoring information. */
+		uint64_t vectoring = vm->ops->exit_intinfo(vm->vmi, id);
+		if (vectoring)
+			(void)vm_exit_intinfo(vm, id, vectoring);
 		if (err) {
 			v->state = VCPU_IDLE;
 			return err;

@@ -34,6 +34,13 @@ struct vmm_ops {
 	 * still raised after a run (not yet delivered). */
 	void (*set_extint)(void *vmi, int vcpu, int vector);
 	bool (*extint_waiting)(void *vmi, int vcpu);
+	/* The NMI line (vm_inject_nmi): raised before a run, delivered at the
+	 * first boundary without NMI blocking; nmi_waiting: not yet taken. */
+	void (*set_nmi)(void *vmi, int vcpu, bool pending);
+	bool (*nmi_waiting)(void *vmi, int vcpu);
+	/* The event whose delivery the last exit interrupted (intinfo layout,
+	 * VT-x's IDT-vectoring information), or 0. */
+	uint64_t (*exit_intinfo)(void *vmi, int vcpu);
 	/* Guest RAM was written from outside the guest (decode-cache coherence). */
 	void (*mem_written)(void *vmi, uint64_t gpa, uint64_t len);
 	void (*set_insn_limit)(void *vmi, int vcpu, uint64_t limit);

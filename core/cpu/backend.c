@@ -8,6 +8,7 @@
 
 #include "core/cpu/cpu.h"
 #include "core/cpu/cpumodel.h"
+#include "core/cpu/step.h"
 #include "core/vmm_ops.h"
 #include "decode/cache.h"
 #include "paging/walk.h"
@@ -89,6 +90,7 @@ static int soft_run(void *vmi, int vcpu, uint64_t rip, struct vm_exit *vme)
 	else if (s->resume_counts[vcpu])
 		c->rflags &= ~(uint64_t)RF_RF; /* the caller completed the instruction */
 	c->rip = rip;
+	c->exit_intinfo = 0;
 	int r = cpu_run(c, vme);
 	s->resume_counts[vcpu] = vme->inst_length > 0;
 	if (vme->inst_length > 0)
@@ -336,10 +338,21 @@ static int soft_inject(void *vmi, int vcpu, uint64_t info)
 	c->exc.vector = (uint8_t)VM_INTINFO_VECTOR(info);
 	c->exc.has_error = (info & VM_INTINFO_DEL_ERRCODE) != 0;
 	c->exc.error = (uint32_t)(info >> 32);
-	/* An interrupt being delivered at the last exit (exitintinfo). */
-	c->exc.hw_intr = (info & VM_INTINFO_TYPE) == VM_INTINFO_HWINTR;
+	/* An interrupt or NMI being delivered at the last exit (exitintinfo):
+	 * benign, RF pushed as it is.  Injecting an NMI blocks NMIs as its
+	 * delivery does (SDM vol. 3 6.7.1, 26.6.1.2). */
+	unsigned type = (unsigned)(info & VM_INTINFO_TYPE);
+	c->exc.hw_intr = type == VM_INTINFO_HWINTR || type == VM_INTINFO_NMI;
+	c->exc.nmi = type == VM_INTINFO_NMI;
+	if (c->exc.nmi)
+		c->dbg_step |= STEP_NMI_BLOCKED;
 	c->exc_pending = true;
 	return 0;
+}
+
+static uint64_t soft_exit_intinfo(void *vmi, int vcpu)
+{
+	return ((struct soft_vm *)vmi)->cpus[vcpu]->exit_intinfo;
 }
 
 static void soft_set_extint(void *vmi, int vcpu, int vector)
@@ -352,6 +365,20 @@ static void soft_set_extint(void *vmi, int vcpu, int vector)
 static bool soft_extint_waiting(void *vmi, int vcpu)
 {
 	return ((struct soft_vm *)vmi)->cpus[vcpu]->extint_pending;
+}
+
+static void soft_set_nmi(void *vmi, int vcpu, bool pending)
+{
+	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
+	if (pending)
+		c->dbg_step |= STEP_NMI_PENDING;
+	else
+		c->dbg_step &= (uint8_t)~STEP_NMI_PENDING;
+}
+
+static bool soft_nmi_waiting(void *vmi, int vcpu)
+{
+	return (((struct soft_vm *)vmi)->cpus[vcpu]->dbg_step & STEP_NMI_PENDING) != 0;
 }
 
 static void soft_mem_written(void *vmi, uint64_t gpa, uint64_t len)
@@ -462,6 +489,9 @@ const struct vmm_ops vmm_ops_soft = {
     .inject = soft_inject,
     .set_extint = soft_set_extint,
     .extint_waiting = soft_extint_waiting,
+    .set_nmi = soft_set_nmi,
+    .exit_intinfo = soft_exit_intinfo,
+    .nmi_waiting = soft_nmi_waiting,
     .mem_written = soft_mem_written,
     .set_insn_limit = soft_set_insn_limit,
     .get_stats = soft_get_stats,

@@ -143,6 +143,7 @@ struct pending_exception {
 	uint32_t error;
 	uint64_t cr2; /* for #PF */
 	bool hw_intr; /* an external interrupt: benign, RF pushed as it is */
+	bool nmi;     /* with hw_intr: the NMI (intinfo type NMI) */
 };
 
 #define JCACHE_SIZE 4096
@@ -230,6 +231,9 @@ struct cpu {
 	int caps[VM_CAP_MAX];
 
 	struct cpu_stats stats;
+	/* The event whose delivery the last exit interrupted, in the intinfo
+	 * layout (bhyve's IDT-vectoring information), or 0 (except.c). */
+	uint64_t exit_intinfo;
 };
 
 /* Results of an instruction handler. */

@@ -3,8 +3,11 @@
  * 6.15, table 6-5), delivery through the real-mode IVT (SDM 20.1.4) and
  * the protected-mode and IA-32e IDT (SDM 6.12, 6.14), and exits.
  */
+#include <Zydis/Zydis.h>
+
 #include "core/cpu/cpu.h"
 #include "core/cpu/far.h"
+#include "core/cpu/step.h"
 #include "core/exc_class.h"
 
 int cpu_raise(struct cpu *c, int vector, bool has_error, uint32_t error)
@@ -113,6 +116,31 @@ static bool pushes_rf_set(unsigned vector)
 }
 
 /*
+ * The intinfo word of a hardware event (BHYVE-EXITS.md section 9; SDM vol.
+ * 3 24.9.3, IDT-vectoring information): an ExtINT, the NMI or a hardware
+ * exception with its error code.
+ */
+static uint64_t event_intinfo(const struct pending_exception *e)
+{
+	uint64_t type = !e->hw_intr ? VM_INTINFO_HWEXCEPTION
+	                : e->nmi    ? VM_INTINFO_NMI
+	                            : VM_INTINFO_HWINTR;
+	uint64_t info = e->vector | type | VM_INTINFO_VALID;
+	if (e->has_error)
+		info |= VM_INTINFO_DEL_ERRCODE | (uint64_t)e->error << 32;
+	return info;
+}
+
+/* INT n is a software interrupt (type 4); INT3 and INTO are software
+ * exceptions (type 6, SDM vol. 3 24.9.3). */
+#define INTINFO_SWEXCEPTION (6u << 8)
+static uint64_t soft_event_intinfo(const struct cpu *c, unsigned vector)
+{
+	bool int_n = c->cur && c->cur->mnem == ZYDIS_MNEMONIC_INT;
+	return vector | (int_n ? VM_INTINFO_SWINTR : INTINFO_SWEXCEPTION) | VM_INTINFO_VALID;
+}
+
+/*
  * A task gate in the IDT (SDM INT n "TASK-GATE", vol. 3 6.11.1, 7.3): the
  * TSS selector must name an available TSS in the GDT that is present and
  * large enough (the checks made before a VM exit for a task switch, SDM
@@ -120,10 +148,14 @@ static bool pushes_rf_set(unsigned vector)
  * (BHYVE-EXITS.md section 6): for a hardware event ext = 1, inst_length 0
  * and the event's error code; for INT n, INT3 or INTO ext = 0 and the
  * instruction's length.  The event is consumed: the task switch delivers
- * it (cpu_deliver_pending drops it from the pending slot).
+ * it (cpu_deliver_pending drops it from the pending slot).  As for every
+ * exit with valid IDT-vectoring information, the event is reported as the
+ * exit's intinfo (bhyve's vmx_run calls vm_exit_intinfo), which the task
+ * switch clears when it completes and which combines with a fault it
+ * injects (nested_fault).
  */
-static int deliver_task_gate(struct cpu *c, uint64_t gate, bool has_err, uint32_t err,
-                             uint64_t ret_ip, bool ext)
+static int deliver_task_gate(struct cpu *c, unsigned vector, uint64_t gate, bool has_err,
+                             uint32_t err, uint64_t ret_ip, bool ext)
 {
 	uint16_t tss = (uint16_t)(gate >> 16);
 	uint32_t terr = (tss & ~3u) | (ext ? 1 : 0);
@@ -140,12 +172,27 @@ static int deliver_task_gate(struct cpu *c, uint64_t gate, bool has_err, uint32_
 	if (far_desc_limit(d[0]) < (type == DT_TSS32_AVAIL ? 0x67u : 0x2bu))
 		return cpu_raise(c, IDT_TS, true, terr);
 	far_task_switch_exit(c, tss, TSR_IDT_GATE, ext ? 0 : (int)(ret_ip - c->rip));
+	c->exit_intinfo = ext ? event_intinfo(&c->exc) : soft_event_intinfo(c, vector);
 	if (ext) {
 		c->exit->u.task_switch.ext = 1;
 		c->exit->u.task_switch.errcode_valid = has_err;
 		c->exit->u.task_switch.errcode = has_err ? err : 0;
 	}
 	return EXEC_STOP;
+}
+
+/* Null selectors in GS, FS, DS and ES: unusable, base and limit 0. */
+static void null_data_segs(struct cpu *c)
+{
+	static const int segs[] = {SEG_ES, SEG_DS, SEG_FS, SEG_GS};
+	for (unsigned k = 0; k < 4; k++) {
+		struct segreg *s = &c->seg[segs[k]];
+		s->sel = 0;
+		s->d.base = 0;
+		s->d.limit = 0;
+		s->d.access = SEGA_UNUSABLE;
+		cpu_seg_bounds(c, s);
+	}
 }
 
 /*
@@ -180,7 +227,7 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 	if (!((lo >> 47) & 1))
 		return cpu_raise(c, IDT_NP, true, idt_err);
 	if (task)
-		return deliver_task_gate(c, lo, has_err, err, ret_ip, ext);
+		return deliver_task_gate(c, vector, lo, has_err, err, ret_ip, ext);
 	uint16_t sel = (uint16_t)(lo >> 16);
 	uint64_t off = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ull);
 	if (lm)
@@ -201,6 +248,12 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 	if (!((d >> 47) & 1))
 		return cpu_raise(c, IDT_NP, true, (sel & ~3u) | ext);
 	bool conforming = (d >> 42) & 1;
+	/* From virtual-8086 mode the handler must run at CPL 0 in a
+	 * non-conforming segment, else #GP(selector) (SDM INT n,
+	 * "INTERRUPT-FROM-VIRTUAL-8086-MODE"; vol. 3 20.3.1.1). */
+	bool v86 = (c->rflags & RF_VM) != 0;
+	if (v86 && (conforming || cdpl != 0))
+		return cpu_raise(c, IDT_GP, true, (sel & ~3u) | ext);
 	unsigned new_cpl = conforming ? (unsigned)c->cpl : cdpl;
 	uint64_t rflags = cpu_get_rflags(c) | (fault ? RF_RF : 0);
 	uint16_t old_ss = c->seg[SEG_SS].sel, old_cs = c->seg[SEG_CS].sel;
@@ -238,7 +291,20 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 	cs->d.access =
 	    (uint32_t)(((d >> 40) & 0xff) | (((d >> 52) & 0xf) << 12)) | SEGA_TYPE_ACCESSED;
 	c->cpl = (int)new_cpl;
+	/* Leaving virtual-8086 mode: VM is cleared before the pushes, which
+	 * are protected-mode pushes on the ring-0 stack (the EFLAGS image,
+	 * taken above, keeps VM = 1). */
+	c->rflags &= ~(uint64_t)RF_VM;
 	cpu_update_mode(c);
+	/* The virtual-8086 frame starts with GS, FS, DS and ES, each in a
+	 * slot of the gate's size (SDM vol. 3 20.3.1.1 and figure 20-4; INT n
+	 * "INTERRUPT-FROM-VIRTUAL-8086-MODE"). */
+	if (v86) {
+		static const int v86_segs[] = {SEG_GS, SEG_FS, SEG_DS, SEG_ES};
+		for (unsigned k = 0; k < 4; k++)
+			if (cpu_push(c, psz, c->seg[v86_segs[k]].sel))
+				return EXEC_STOP;
+	}
 	if (lm || stack_switch) {
 		if (cpu_push(c, psz, old_ss) || cpu_push(c, psz, old_sp))
 			return EXEC_STOP;
@@ -253,6 +319,11 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 		clr |= RF_IF;
 	c->rflags &= ~clr;
 	c->rip = gate16 ? (off & 0xffff) : off;
+	/* From virtual-8086 mode GS, FS, DS and ES are loaded with null
+	 * selectors once the frame is pushed (SDM INT n: "GS <- 0; FS <- 0;
+	 * DS <- 0; ES <- 0"). */
+	if (v86)
+		null_data_segs(c);
 	cpu_flush_tlb(c);
 	return 0;
 }
@@ -308,7 +379,7 @@ static int deliver(struct cpu *c, unsigned vector, bool has_err, uint32_t err, b
 	 * with TF = 0, and the interrupted code's TF comes back with IRET
 	 * (SDM vol. 3 17.3.1.4; INT n and INTO clear TF). */
 	c->interrupt_shadow = 0;
-	c->dbg_step = 0;
+	c->dbg_step &= (uint8_t)~STEP_TRAP;
 	return 0;
 }
 
@@ -333,10 +404,15 @@ int cpu_deliver_pending(struct cpu *c)
 			return 0;
 		}
 		if (c->stop == STOP_EXIT) {
-			/* A task gate's exit takes the event with it; any other
-			 * exit leaves it pending, retried at the next run. */
-			if (c->exit->exitcode == VM_EXITCODE_TASK_SWITCH)
-				c->exc_pending = false;
+			/* An exit in the middle of a delivery (a task gate, a
+			 * PAGING first touch of the stack, the frame in MMIO)
+			 * hands the event to the vmm as the exit's intinfo, as
+			 * VT-x's IDT-vectoring information does: vm_run stores it
+			 * (vm_exit_intinfo) and the next entry injects it again
+			 * (vm_entry_intinfo), unless the task switch consumed it. */
+			c->exc_pending = false;
+			if (c->exit->exitcode != VM_EXITCODE_TASK_SWITCH)
+				c->exit_intinfo = event_intinfo(&first);
 			return 1;
 		}
 		unsigned second = c->exc.vector;
@@ -369,4 +445,17 @@ int cpu_soft_interrupt(struct cpu *c, unsigned vector, uint64_t next_rip)
 	if (deliver(c, vector, false, 0, false, next_rip, false))
 		return EXEC_STOP;
 	return EXEC_JUMP;
+}
+
+/*
+ * INT n (CD ib): in virtual-8086 mode with IOPL < 3 it is #GP(0) and no
+ * event (SDM vol. 2 INT n pseudocode; vol. 3 20.2.7 lists it with CLI,
+ * STI, PUSHF, POPF and IRET as IOPL-sensitive; CR4.VME is not modelled).
+ * INT3 and INTO are not IOPL-sensitive.
+ */
+int cpu_int_n(struct cpu *c, unsigned vector, uint64_t next_rip)
+{
+	if ((c->rflags & RF_VM) && ((c->rflags & RF_IOPL) >> 12) < 3)
+		return cpu_gp0(c);
+	return cpu_soft_interrupt(c, vector, next_rip);
 }

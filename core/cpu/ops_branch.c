@@ -9,6 +9,7 @@
 #include "core/cpu/lower.h"
 
 int cpu_soft_interrupt(struct cpu *c, unsigned vector, uint64_t next_rip);
+int cpu_int_n(struct cpu *c, unsigned vector, uint64_t next_rip);
 
 static inline uint64_t next_ip(const struct cpu *c, const struct insn *i)
 {
@@ -101,7 +102,7 @@ static int op_jrcxz(struct cpu *c, const struct insn *i)
 
 static int op_int(struct cpu *c, const struct insn *i)
 {
-	return cpu_soft_interrupt(c, (unsigned)(i->imm & 0xff), next_ip(c, i));
+	return cpu_int_n(c, (unsigned)(i->imm & 0xff), next_ip(c, i));
 }
 
 static int op_int3(struct cpu *c, const struct insn *i)

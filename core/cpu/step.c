@@ -5,6 +5,8 @@
  * comes here only in those states, one instruction at a time, so its
  * fast path pays a single test per block.
  */
+#include <Zydis/Zydis.h>
+
 #include "core/cpu/step.h"
 
 /*
@@ -20,6 +22,46 @@ void step_entry(struct cpu *c)
 }
 
 /*
+ * An NMI (vector 2) is delivered at an instruction boundary whatever
+ * RFLAGS.IF, unless NMIs are blocked: by an NMI handler until the next
+ * IRET (SDM vol. 3 6.7.1), or by MOV SS / POP SS (SDM 6.8.3).  bhyve's
+ * vmx_inject_interrupts also waits out blocking by STI, which the SDM
+ * permits (vol. 3 25.4.1, table 25-3), and injects nothing while another
+ * event is queued (BHYVE-EXITS.md section 9): the NMI then comes at the
+ * next boundary, before the first instruction of that event's handler.
+ * Its delivery blocks NMIs.  Returns true with the NMI queued.
+ */
+bool step_take_nmi(struct cpu *c)
+{
+	if ((c->dbg_step & STEP_NMI) != STEP_NMI_PENDING || c->interrupt_shadow || c->exc_pending)
+		return false;
+	c->dbg_step = (uint8_t)((c->dbg_step & ~STEP_NMI_PENDING) | STEP_NMI_BLOCKED);
+	c->exc = (struct pending_exception){.vector = IDT_NMI, .hw_intr = true, .nmi = true};
+	c->exc_pending = true;
+	c->stop = STOP_EXCEPTION;
+	return true;
+}
+
+/*
+ * IRET ends NMI blocking (SDM vol. 3 6.7.1), also when it faults (SDM
+ * vol. 3 6.7.1 note: "even if the instruction causes a fault") or leaves
+ * for a task switch; an exit that restarts it (a PAGING first touch) does
+ * not, since it runs again.
+ */
+static void iret_unblocks_nmi(struct cpu *c, const struct insn *i, bool retired)
+{
+	if (!(c->dbg_step & STEP_NMI_BLOCKED) || !i)
+		return;
+	if (i->mnem != ZYDIS_MNEMONIC_IRET && i->mnem != ZYDIS_MNEMONIC_IRETD &&
+	    i->mnem != ZYDIS_MNEMONIC_IRETQ)
+		return;
+	bool ends = retired || c->stop == STOP_EXCEPTION ||
+	            (c->stop == STOP_EXIT && c->exit->exitcode == VM_EXITCODE_TASK_SWITCH);
+	if (ends)
+		c->dbg_step &= (uint8_t)~STEP_NMI_BLOCKED;
+}
+
+/*
  * An ExtINT is delivered at an instruction boundary where RFLAGS.IF = 1
  * and there is no blocking by STI or by MOV SS (SDM vol. 3 6.8.1, 6.8.3;
  * bhyve's vmx_inject_interrupts, BHYVE-EXITS.md section 9).  Queues it as
@@ -28,6 +70,10 @@ void step_entry(struct cpu *c)
  */
 bool step_take_interrupt(struct cpu *c)
 {
+	/* An NMI goes first (bhyve's vmx_inject_interrupts; SDM vol. 3 6.9,
+	 * table 6-2: NMI above maskable interrupts). */
+	if (step_take_nmi(c))
+		return true;
 	if (!c->extint_pending || !(c->rflags & RF_IF) || c->interrupt_shadow || c->exc_pending)
 		return false;
 	c->extint_pending = false;
@@ -56,7 +102,7 @@ void step_begin(struct cpu *c, struct step_state *s)
  */
 static void raise_step_trap(struct cpu *c)
 {
-	c->dbg_step = 0;
+	c->dbg_step &= (uint8_t)STEP_NMI;
 	c->dr[6] |= DR6_BS;
 	cpu_raise(c, IDT_DB, false, 0);
 }
@@ -96,6 +142,7 @@ static bool hlt_steps(struct cpu *c)
  */
 void step_end(struct cpu *c, const struct step_state *s, bool retired, bool iterated)
 {
+	iret_unblocks_nmi(c, c->cur, retired);
 	if (c->stop == STOP_EXIT) {
 		if ((c->dbg_step & STEP_NOW) && hlt_steps(c))
 			return;
@@ -113,10 +160,10 @@ void step_end(struct cpu *c, const struct step_state *s, bool retired, bool iter
 	}
 	if (retired)
 		c->rflags &= ~(uint64_t)RF_RF;
-	if (!c->dbg_step)
+	if (!(c->dbg_step & STEP_TRAP))
 		return;
 	if (c->interrupt_shadow & SHADOW_MOVSS) {
-		c->dbg_step = STEP_HELD;
+		c->dbg_step = (uint8_t)((c->dbg_step & STEP_NMI) | STEP_HELD);
 		return;
 	}
 	raise_step_trap(c);

@@ -13,6 +13,12 @@
 /* dbg_step bits. */
 #define STEP_NOW  0x1u /* the instruction running started with TF = 1 */
 #define STEP_HELD 0x2u /* a single-step trap held by MOV SS / POP SS */
+#define STEP_TRAP (STEP_NOW | STEP_HELD)
+/* The NMI state lives in the same byte, so that the fast path leaves for
+ * step.c while an NMI waits or blocks NMIs (SDM vol. 3 6.7.1). */
+#define STEP_NMI_PENDING 0x4u /* vm_inject_nmi: an NMI waits for delivery */
+#define STEP_NMI_BLOCKED 0x8u /* an NMI handler runs: NMIs wait for IRET */
+#define STEP_NMI         (STEP_NMI_PENDING | STEP_NMI_BLOCKED)
 
 #define DR6_BS 0x4000ull /* DR6 bit 14, single step (SDM vol. 3 17.2.3) */
 
@@ -44,6 +50,7 @@ static inline bool step_one_needed(const struct cpu *c)
 	return ((c->rflags & (RF_TF | RF_RF)) | c->interrupt_shadow | c->dbg_step) != 0;
 }
 
+bool step_take_nmi(struct cpu *c);
 bool step_take_interrupt(struct cpu *c);
 void step_begin(struct cpu *c, struct step_state *s);
 void step_end(struct cpu *c, const struct step_state *s, bool retired, bool iterated);
