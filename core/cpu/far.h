@@ -109,7 +109,7 @@ int far_snapshot_restore(struct cpu *c, const struct far_snapshot *s);
 
 static inline bool far_canonical(uint64_t a)
 {
-	return (uint64_t)(((int64_t)a << 16) >> 16) == a;
+	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
 }
 
 #endif

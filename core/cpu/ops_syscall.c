@@ -39,7 +39,7 @@ static void load_cs_ss(struct cpu *c, uint16_t cs, uint32_t cs_acc, uint16_t ss,
 
 static bool canonical(uint64_t a)
 {
-	return (uint64_t)(((int64_t)a << 16) >> 16) == a;
+	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
 }
 
 /*
