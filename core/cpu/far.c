@@ -177,5 +177,19 @@ int far_snapshot_restore(struct cpu *c, const struct far_snapshot *s)
 	/* cpu_update_mode flushes the TLB when the CPL it finds differs from
 	 * the one the transfer left, whose rights the TLB may now hold. */
 	cpu_update_mode(c);
+	/*
+	 * An exit taken partway (a PAGING exit for the new stack's first
+	 * touch, INST_EMUL for a stack in MMIO) belongs to the instruction:
+	 * VM exits for EPT violations are fault-like, the guest state is the
+	 * one before the instruction (SDM vol. 3 27.1), and bhyve resumes or
+	 * decodes at the exit's rip (vm_handle_paging, vm_handle_inst_emul).
+	 * Without this the exit kept the target's RIP, and the restart after
+	 * PAGING ran the target with the caller's CS, SS and stack.
+	 */
+	if (c->stop == STOP_EXIT) {
+		c->exit->rip = s->rip;
+		if (c->exit->exitcode == VM_EXITCODE_INST_EMUL)
+			cpu_paging_info(c, &c->exit->u.inst_emul.paging);
+	}
 	return EXEC_STOP;
 }
