@@ -201,6 +201,23 @@ Test(vmm_exits, task_switch_iret_with_nt)
  * has none); an exception injected with vm_inject_exception is a hardware
  * event too.
  */
+/*
+ * The event an IDT task-gate exit interrupted is the exit's intinfo
+ * (BHYVE-EXITS.md sections 6 and 9: vmx_run stores the IDT-vectoring
+ * info); bhyverun's task switch clears it (vm_set_intinfo(0)), as this
+ * does, or the next vm_run would deliver it again.
+ */
+static void expect_and_clear_intinfo(uint64_t want)
+{
+	uint64_t info1, info2;
+	cr_assert_eq(vm_get_intinfo(pm.vm, 0, &info1, &info2), 0);
+	cr_assert_eq(info1, want, "exit intinfo %#" PRIx64 ", expected %#" PRIx64, info1, want);
+	cr_assert_eq(vm_exit_intinfo(pm.vm, 0, 0), 0);
+}
+
+#define II_SWINTR (UINT64_C(4) << 8)
+#define II_SWEXC  (UINT64_C(6) << 8)
+
 Test(vmm_exits, task_switch_through_an_idt_task_gate)
 {
 	task_machine();
@@ -215,19 +232,24 @@ Test(vmm_exits, task_switch_through_an_idt_task_gate)
 	    x_task(PM_CODE, 2, TSS_NEW, TSR_IDT_GATE, 0, 0, 0, PG_PROT),
 	};
 	expect_stream(soft, 4);
+	expect_and_clear_intinfo(IDT_UD | II_SWINTR | VM_INTINFO_VALID);
 
 	RUN(R0, 0, 0xcc); /* int3 */
 	struct vm_exit bp[] = {x_task(PM_CODE, 1, TSS_NEW, TSR_IDT_GATE, 0, 0, 0, PG_PROT)};
 	expect_stream(bp, 1);
+	expect_and_clear_intinfo(IDT_BP | II_SWEXC | VM_INTINFO_VALID);
 
 	RUN(R0, 0, 0x0f, 0x0b); /* ud2 */
 	struct vm_exit ud[] = {x_task(PM_CODE, 0, TSS_NEW, TSR_IDT_GATE, 1, 0, 0, PG_PROT)};
 	expect_stream(ud, 1);
+	expect_and_clear_intinfo(IDT_UD | VM_INTINFO_HWEXCEPTION | VM_INTINFO_VALID);
 
 	/* mov ax, 100h; mov ds, ax: selector beyond the GDT limit. */
 	RUN(R0, 0, 0x66, 0xb8, 0x00, 0x01, 0x8e, 0xd8);
 	struct vm_exit gp[] = {x_task(PM_CODE + 4, 0, TSS_NEW, TSR_IDT_GATE, 1, 1, 0x100, PG_PROT)};
 	expect_stream(gp, 1);
+	expect_and_clear_intinfo(IDT_GP | VM_INTINFO_HWEXCEPTION | VM_INTINFO_DEL_ERRCODE |
+	                         VM_INTINFO_VALID | UINT64_C(0x100) << 32);
 
 	struct vm_exception ex = {
 	    .cpuid = 0, .vector = IDT_GP, .error_code = 0x1234, .error_code_valid = 1};
@@ -235,6 +257,8 @@ Test(vmm_exits, task_switch_through_an_idt_task_gate)
 	RUN(R0, 0, 0x90);
 	struct vm_exit inj[] = {x_task(PM_CODE, 0, TSS_NEW, TSR_IDT_GATE, 1, 1, 0x1234, PG_PROT)};
 	expect_stream(inj, 1);
+	expect_and_clear_intinfo(IDT_GP | VM_INTINFO_HWEXCEPTION | VM_INTINFO_DEL_ERRCODE |
+	                         VM_INTINFO_VALID | UINT64_C(0x1234) << 32);
 }
 
 /* RDMSR/WRMSR of an MSR nobody owns, in 64-bit mode with the upper halves
