@@ -162,9 +162,15 @@ bool lower_branch(struct lower *l)
 			return true;
 		}
 	}
+	/* Far JMP, CALL and RET are lower_far's (ops_far.c), asked first; one
+	 * it declines must not run as a near transfer. */
+	if (l->zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR &&
+	    (m == ZYDIS_MNEMONIC_JMP || m == ZYDIS_MNEMONIC_CALL || m == ZYDIS_MNEMONIC_RET)) {
+		l->ends_block = false;
+		return false;
+	}
 	switch (m) {
 	case ZYDIS_MNEMONIC_JMP:
-		/* Far forms are lower_far's (ops_far.c), asked first. */
 		i->fn = l->k[0] == OPK_IMM ? op_jmp_rel : op_jmp_ind;
 		return true;
 	case ZYDIS_MNEMONIC_CALL:
