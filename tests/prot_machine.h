@@ -271,10 +271,11 @@ struct pm_out {
 	uint64_t frame; /* guest-physical address of the exception frame */
 };
 
-/* Run 'code' at PM_CODE with the registers r (rSP = PM_SP when 0) and
- * RFLAGS = 2 | flags. */
-static inline struct pm_out pm_run(const uint8_t *code, unsigned n, const uint64_t r[16],
-                                   uint64_t flags)
+/* Put 'code' at PM_CODE (then OUT PORT_DONE), load the registers r (rSP =
+ * PM_SP when 0), RFLAGS = 2 | flags and the machine's CS and SS, and run
+ * to the first exit, returned in *e. */
+static inline void pm_start(const uint8_t *code, unsigned n, const uint64_t r[16], uint64_t flags,
+                            struct vm_exit *e)
 {
 	uint8_t buf[160];
 	cr_assert_leq(n, sizeof(buf) - 2);
@@ -292,7 +293,15 @@ static inline struct pm_out pm_run(const uint8_t *code, unsigned n, const uint64
 	cr_assert_eq(vm_set_insn_limit(pm.vm, 0, 10000), 0);
 	struct vm_run run = {.cpuid = 0, .rip = PM_CODE};
 	cr_assert_eq(vm_run(pm.vm, &run), 0);
-	struct vm_exit *e = &run.vm_exit;
+	*e = run.vm_exit;
+}
+
+/* Run 'code' as pm_start does, to its end or to the exception it raises. */
+static inline struct pm_out pm_run(const uint8_t *code, unsigned n, const uint64_t r[16],
+                                   uint64_t flags)
+{
+	struct vm_exit ev, *e = &ev;
+	pm_start(code, n, r, flags, e);
 	cr_assert_eq(e->exitcode, VM_EXITCODE_INOUT, "%s: exit %d at rip %#" PRIx64,
 	             pm_mode_name[pm.mode], e->exitcode, e->rip);
 	struct pm_out o = {.vector = -1};

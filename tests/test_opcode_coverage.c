@@ -73,10 +73,8 @@ static bool gp_isa(ZydisISAExt e)
 
 /*
  * The general-purpose instructions with no handler yet, each named so that
- * any other form reaching insn_unimplemented fails the audit: ICEBP (INT1,
- * F1: the #DB it delivers belongs to exception delivery), INVD and WBINVD
- * (bhyve makes INVD a VMX exit, BHYVE-EXITS.md section 8; no cache model),
- * RDPMC (no performance counters) and RSM (no SMM).  Everything else of
+ * any other form reaching insn_unimplemented fails the audit: RDPMC (no
+ * performance counters).  Everything else of
  * issue 5 is in scope: LDS/LES/LFS/LGS/LSS, LLDT LTR LAR LSL VERR VERW ARPL
  * SMSW LMSW CLTS SWAPGS, SYSCALL SYSRET SYSENTER SYSEXIT, far CALL, JMP and
  * RET, IRET, INT n, IN/OUT/INS/OUTS, MOV CRn/DRn and the descriptor-table
@@ -86,11 +84,7 @@ static bool excluded(const ZydisDecodedInstruction *zi, const ZydisDecodedOperan
 {
 	(void)ops;
 	switch (zi->mnemonic) {
-	case ZYDIS_MNEMONIC_INT1:
-	case ZYDIS_MNEMONIC_INVD:
-	case ZYDIS_MNEMONIC_WBINVD:
 	case ZYDIS_MNEMONIC_RDPMC:
-	case ZYDIS_MNEMONIC_RSM:
 		return true;
 	default:
 		return false;

@@ -448,6 +448,21 @@ int cpu_soft_interrupt(struct cpu *c, unsigned vector, uint64_t next_rip)
 }
 
 /*
+ * INT1 / ICEBP (F1, SDM vol. 2 INT n, "INT1"; vol. 3 6.13 and 25.8.3): a
+ * #DB trap delivered as a privileged software exception: the return
+ * address is the next instruction, the gate's DPL is not checked, and a
+ * fault while delivering it carries EXT = 1 as for an external event.  It
+ * sets no DR6 bit.
+ */
+int cpu_int1(struct cpu *c, uint64_t next_rip)
+{
+	c->rflags &= ~(uint64_t)RF_RF;
+	if (deliver(c, IDT_DB, false, 0, true, next_rip, false))
+		return EXEC_STOP;
+	return EXEC_JUMP;
+}
+
+/*
  * INT n (CD ib): in virtual-8086 mode with IOPL < 3 it is #GP(0) and no
  * event (SDM vol. 2 INT n pseudocode; vol. 3 20.2.7 lists it with CLI,
  * STI, PUSHF, POPF and IRET as IOPL-sensitive; CR4.VME is not modelled).

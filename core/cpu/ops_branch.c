@@ -8,9 +8,6 @@
 #include "core/cpu/cpu.h"
 #include "core/cpu/lower.h"
 
-int cpu_soft_interrupt(struct cpu *c, unsigned vector, uint64_t next_rip);
-int cpu_int_n(struct cpu *c, unsigned vector, uint64_t next_rip);
-
 static inline uint64_t next_ip(const struct cpu *c, const struct insn *i)
 {
 	return c->rip + i->len;
@@ -110,6 +107,11 @@ static int op_int3(struct cpu *c, const struct insn *i)
 	return cpu_soft_interrupt(c, IDT_BP, next_ip(c, i));
 }
 
+static int op_int1(struct cpu *c, const struct insn *i)
+{
+	return cpu_int1(c, next_ip(c, i));
+}
+
 static int op_into(struct cpu *c, const struct insn *i)
 {
 	if (!cpu_of(c)) {
@@ -198,6 +200,9 @@ bool lower_branch(struct lower *l)
 		return true;
 	case ZYDIS_MNEMONIC_INTO:
 		i->fn = op_into;
+		return true;
+	case ZYDIS_MNEMONIC_INT1:
+		i->fn = op_int1;
 		return true;
 	case ZYDIS_MNEMONIC_BOUND:
 		i->fn = op_bound;

@@ -69,6 +69,30 @@ static int op_clts(struct cpu *c, const struct insn *i)
 }
 
 /*
+ * WBINVD and INVD: CPL 0 only, #GP(0) otherwise (SDM vol. 2A INVD, vol. 2B
+ * WBINVD; the privilege check comes before a VM exit, SDM vol. 3 25.1.1).
+ * There is no cache to write back.  WBINVD runs in the guest under bhyve
+ * (it does not enable WBINVD exiting); INVD exits unconditionally in VMX
+ * non-root operation, and bhyve, which does not handle that exit, returns
+ * it to user space as a VMX exit with reason 13 (BHYVE-EXITS.md section 8).
+ * sub = 1: INVD.
+ */
+static int op_invd_wbinvd(struct cpu *c, const struct insn *i)
+{
+	if (c->cpl != 0)
+		return cpu_gp0(c);
+	if (!i->sub)
+		return EXEC_NEXT;
+	struct vm_exit *vme = cpu_begin_exit(c, VM_EXITCODE_VMX, i->len);
+	vme->u.vmx.status = 0;
+	vme->u.vmx.exit_reason = VMX_EXIT_REASON_INVD;
+	vme->u.vmx.exit_qualification = 0;
+	vme->u.vmx.inst_type = 0;
+	vme->u.vmx.inst_error = 0;
+	return EXEC_STOP;
+}
+
+/*
  * The checks of MOV to or from DRn (SDM vol. 2B MOV DR, "Protected Mode
  * Exceptions", in this order): #GP(0) at CPL > 0; #UD for DR4/DR5 with
  * CR4.DE = 1, else they are DR6/DR7 (SDM vol. 3 17.2.2); #DB with DR6.BD
@@ -178,6 +202,17 @@ bool lower_ctrl(struct lower *l)
 		return true;
 	case ZYDIS_MNEMONIC_CLTS:
 		i->fn = op_clts;
+		return true;
+	case ZYDIS_MNEMONIC_WBINVD:
+	case ZYDIS_MNEMONIC_INVD:
+		i->sub = l->zi->mnemonic == ZYDIS_MNEMONIC_INVD;
+		i->fn = op_invd_wbinvd;
+		l->ends_block = true;
+		return true;
+	case ZYDIS_MNEMONIC_RSM:
+		/* #UD outside system-management mode, which no vcpu enters
+		 * (SDM vol. 2B RSM; VMX non-root operation, vol. 3 25.1.2). */
+		i->fn = insn_invalid;
 		return true;
 	case ZYDIS_MNEMONIC_MOV: {
 		if (l->k[0] != OPK_DR && l->k[1] != OPK_DR)

@@ -286,6 +286,7 @@ struct vm_task_switch {
 
 /* VMX exit reasons softvmm produces in u.vmx.exit_reason (SDM vol. 3 app. C). */
 #define VMX_EXIT_REASON_TRIPLE_FAULT  2
+#define VMX_EXIT_REASON_INVD          13
 #define VMX_EXIT_REASON_EPT_VIOLATION 48
 
 /* EPT-violation exit qualification bits (SDM vol. 3 table 28-7). */
