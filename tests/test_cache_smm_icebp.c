@@ -1,7 +1,7 @@
 /*
  * The last system instructions the opcode audit named as missing: ICEBP
- * (INT1), WBINVD, INVD and RSM (SDM vol. 2 INT n/INT1, WBINVD, INVD, RSM),
- * on machines built through the public API (prot_machine.h).
+ * (INT1), WBINVD, INVD, RSM and RDPMC (SDM vol. 2 INT n/INT1, WBINVD, INVD,
+ * RSM, RDPMC), on machines built through the public API (prot_machine.h).
  */
 #include "prot_machine.h"
 
@@ -75,4 +75,17 @@ Test(smm, rsm_is_ud_outside_smm)
 		struct pm_out o = PM_RUN(r, 0, 0x0f, 0xaa);
 		pm_expect_exc(&o, 6, -1, PM_CODE, 0);
 	}
+}
+
+/* RDPMC: no model has performance counters, so any ECX is #GP(0), at CPL 0
+ * as at CPL 3. */
+Test(pmc, rdpmc_is_gp0_without_counters)
+{
+	uint64_t r[16] = {0};
+	pm_machine(PM_PROT32, 0);
+	struct pm_out o = PM_RUN(r, 0, 0x0f, 0x33);
+	pm_expect_exc(&o, 13, 0, PM_CODE, 0);
+	pm_machine(PM_LONG64, 3);
+	o = PM_RUN(r, 0, 0x0f, 0x33);
+	pm_expect_exc(&o, 13, 0, PM_CODE, 0);
 }

@@ -92,6 +92,12 @@ static int op_invd_wbinvd(struct cpu *c, const struct insn *i)
 	return EXEC_STOP;
 }
 
+static int op_rdpmc(struct cpu *c, const struct insn *i)
+{
+	(void)i;
+	return cpu_gp0(c);
+}
+
 /*
  * The checks of MOV to or from DRn (SDM vol. 2B MOV DR, "Protected Mode
  * Exceptions", in this order): #GP(0) at CPL > 0; #UD for DR4/DR5 with
@@ -208,6 +214,12 @@ bool lower_ctrl(struct lower *l)
 		i->sub = l->zi->mnemonic == ZYDIS_MNEMONIC_INVD;
 		i->fn = op_invd_wbinvd;
 		l->ends_block = true;
+		return true;
+	case ZYDIS_MNEMONIC_RDPMC:
+		/* No CPU model has performance counters (CPUID leaf 0AH is not
+		 * listed), so every ECX names a counter that does not exist:
+		 * #GP(0) at any CPL, whatever CR4.PCE (SDM vol. 2B RDPMC). */
+		i->fn = op_rdpmc;
 		return true;
 	case ZYDIS_MNEMONIC_RSM:
 		/* #UD outside system-management mode, which no vcpu enters
