@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* Access rights in the VMCS layout of struct seg_desc (vmm.h). */
 #define ACC_DATA_RW  0x0093 /* present, S, read/write, accessed */
 #define ACC_CODE_RX  0x009b /* present, S, execute/read, accessed */

@@ -192,7 +192,7 @@ Test(cpu_models, cpuid_physical_address_bits_equal_maxphyaddr)
 	for (unsigned i = 0; vm_cpu_model_get(i, &m) == 0; i++) {
 		uint32_t r[4];
 		cr_assert_eq(vm_cpu_model_cpuid(m.name, 0x80000008, 0, r), 0);
-		cr_expect_eq(r[0] & 0xff, m.maxphyaddr, "%s: CPUID says %u bits, maxphyaddr %u", m.name,
-		             r[0] & 0xff, m.maxphyaddr);
+		cr_expect_eq(r[0] & 0xff, m.maxphyaddr, "%s: CPUID says %u bits, maxphyaddr %u",
+		             m.name, r[0] & 0xff, m.maxphyaddr);
 	}
 }

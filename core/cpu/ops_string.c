@@ -66,8 +66,7 @@ static int op_string(struct cpu *c, const struct insn *i)
 	/* Under MTRAP or TF one iteration per call: the monitor trap flag's
 	 * exit and the single-step trap follow each iteration of a REP (SDM
 	 * vol. 3 25.5.2, 17.3.1.4; core/cpu/exec.c, step.c). */
-	const unsigned chunk =
-	    (c->caps[VM_CAP_MTRAP_EXIT] || (c->rflags & RF_TF)) ? 1 : REP_CHUNK;
+	const unsigned chunk = (c->caps[VM_CAP_MTRAP_EXIT] || (c->rflags & RF_TF)) ? 1 : REP_CHUNK;
 	for (unsigned n = 0; n < chunk; n++) {
 		/* REP: "WHILE CountReg != 0": a zero count touches no memory and
 		 * leaves the flags as they were. */
