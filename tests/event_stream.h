@@ -1,8 +1,9 @@
 /*
- * Expected exit streams for the event tests (test_single_step.c,
- * test_intr_shadow.c): build the stream exit by exit, then compare it
- * with the one the guest helper recorded, every field and the handled
- * flag.  Header-only: each test is its own executable.
+ * Expected exit streams: build the stream exit by exit (or as an array of
+ * struct expect), then compare it with the one the guest helper recorded,
+ * every field, the handled flag and the vcpu.  Shared by the exit-stream,
+ * event, MTRAP and string-I/O tests.  Header-only: each test is its own
+ * executable.
  */
 #ifndef SOFTVMM_TESTS_EVENT_STREAM_H
 #define SOFTVMM_TESTS_EVENT_STREAM_H
@@ -68,24 +69,32 @@ static inline void x_first_fetch(struct stream *s)
 	x_paging(s, 0x7c00, 0x7000, VM_PROT_EXECUTE);
 }
 
-static inline void assert_stream(const struct guest *g, const struct stream *exp)
+/* Compare the recorded stream of g with exp[0..n), exit by exit, then its
+ * length. */
+static inline void assert_exits(const struct guest *g, const struct expect *exp, size_t n)
 {
 	char why[256], desc[256];
 	cr_assert(!g->log.truncated, "exit log overflowed");
-	for (size_t i = 0; i < exp->n && i < g->log.n; i++) {
+	for (size_t i = 0; i < n && i < g->log.n; i++) {
 		const struct recorded_exit *r = &g->log.v[i];
 		exit_describe(&r->vme, desc, sizeof(desc));
-		cr_assert(exit_equal(&exp->v[i].vme, &r->vme, why, sizeof(why)),
-		          "exit %zu (%s): %s", i, desc, why);
-		cr_assert_eq(r->handled, exp->v[i].handled, "exit %zu (%s): handled %d", i, desc,
-		             r->handled);
+		cr_assert(exit_equal(&exp[i].vme, &r->vme, why, sizeof(why)), "exit %zu (%s): %s",
+		          i, desc, why);
+		cr_assert_eq(r->handled, exp[i].handled, "exit %zu (%s): handled %d, expected %d",
+		             i, desc, r->handled, exp[i].handled);
+		cr_assert_eq(r->vcpu, 0, "exit %zu (%s): vcpu %d", i, desc, r->vcpu);
 	}
-	if (g->log.n > exp->n) {
-		exit_describe(&g->log.v[exp->n].vme, desc, sizeof(desc));
-		cr_assert_fail("%zu exits, expected %zu; the first extra one: %s", g->log.n, exp->n,
+	if (g->log.n > n) {
+		exit_describe(&g->log.v[n].vme, desc, sizeof(desc));
+		cr_assert_fail("%zu exits, expected %zu; the first extra one: %s", g->log.n, n,
 		               desc);
 	}
-	cr_assert_eq(g->log.n, exp->n, "%zu exits, expected %zu", g->log.n, exp->n);
+	cr_assert_eq(g->log.n, n, "%zu exits, expected %zu", g->log.n, n);
+}
+
+static inline void assert_stream(const struct guest *g, const struct stream *exp)
+{
+	assert_exits(g, exp->v, exp->n);
 }
 
 #endif

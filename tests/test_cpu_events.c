@@ -19,53 +19,10 @@
 
 #include <softvmm/vmm.h>
 
+#include "event_stream.h"
 #include "guest_helper.h"
 
 /* ---- expected streams --------------------------------------------------- */
-
-struct expect {
-	struct vm_exit vme;
-	bool handled;
-};
-
-#define STREAM_MAX 128
-
-struct stream {
-	struct expect v[STREAM_MAX];
-	size_t n;
-};
-
-static void add(struct stream *s, struct expect e)
-{
-	cr_assert_lt(s->n, STREAM_MAX, "expected stream too long");
-	s->v[s->n++] = e;
-}
-
-static void x_paging(struct stream *s, uint64_t rip, uint64_t gpa, int fault_type)
-{
-	struct expect e = {.handled = true};
-	e.vme.exitcode = VM_EXITCODE_PAGING;
-	e.vme.rip = rip;
-	e.vme.inst_length = 0;
-	e.vme.u.paging.gpa = gpa;
-	e.vme.u.paging.fault_type = fault_type;
-	add(s, e);
-}
-
-static void x_out(struct stream *s, uint64_t rip, int len, int bytes, uint16_t port, uint32_t eax)
-{
-	struct expect e = {.handled = false};
-	e.vme.exitcode = VM_EXITCODE_INOUT;
-	e.vme.rip = rip;
-	e.vme.inst_length = len;
-	e.vme.u.inout.bytes = (uint16_t)bytes;
-	e.vme.u.inout.in = 0;
-	e.vme.u.inout.string = 0;
-	e.vme.u.inout.rep = 0;
-	e.vme.u.inout.port = port;
-	e.vme.u.inout.eax = eax;
-	add(s, e);
-}
 
 static void x_suspended(struct stream *s, uint64_t rip, enum vm_suspend_how how)
 {
@@ -75,12 +32,6 @@ static void x_suspended(struct stream *s, uint64_t rip, enum vm_suspend_how how)
 	e.vme.inst_length = 0;
 	e.vme.u.suspended.how = how;
 	add(s, e);
-}
-
-/* Every guest's first exit: fetching its first instruction at 0x7C00. */
-static void x_first_fetch(struct stream *s)
-{
-	x_paging(s, 0x7c00, 0x7000, VM_PROT_EXECUTE);
 }
 
 /* OUT 0x80, EAX: 66 E7 80 in 16-bit code, E7 80 in 32- and 64-bit code. */
@@ -119,28 +70,6 @@ static void open_guest(const char *name)
 {
 	int err = guest_open(&g, name);
 	cr_assert_eq(err, 0, "guest_open(%s): %s", name, g.err);
-}
-
-static void assert_stream(const struct stream *exp)
-{
-	char why[256], desc[256];
-	cr_assert(!g.log.truncated, "exit log overflowed");
-	for (size_t i = 0; i < exp->n && i < g.log.n; i++) {
-		const struct recorded_exit *r = &g.log.v[i];
-		exit_describe(&r->vme, desc, sizeof(desc));
-		cr_assert(exit_equal(&exp->v[i].vme, &r->vme, why, sizeof(why)),
-		          "exit %zu (%s): %s", i, desc, why);
-		cr_assert_eq(r->handled, exp->v[i].handled,
-		             "exit %zu (%s): handled %d, expected %d", i, desc, r->handled,
-		             exp->v[i].handled);
-		cr_assert_eq(r->vcpu, 0, "exit %zu (%s): vcpu %d", i, desc, r->vcpu);
-	}
-	if (g.log.n > exp->n) {
-		exit_describe(&g.log.v[exp->n].vme, desc, sizeof(desc));
-		cr_assert_fail("%zu exits, expected %zu; the first extra one: %s", g.log.n, exp->n,
-		               desc);
-	}
-	cr_assert_eq(g.log.n, exp->n, "%zu exits, expected %zu", g.log.n, exp->n);
 }
 
 /*
@@ -281,7 +210,7 @@ Test(cpu_events, real_mode_ivt_delivers_faults_at_the_instruction_and_int_after_
 
 	open_guest("ev_real_ivt");
 	cr_assert_eq(run_guest(NULL, NULL), 0);
-	assert_stream(&exp);
+	assert_stream(&g, &exp);
 }
 
 /*
@@ -310,7 +239,7 @@ Test(cpu_events, injected_exceptions_in_real_mode_run_the_ivt_handler_at_the_res
 
 	open_guest("ev_real_ivt");
 	cr_assert_eq(run_guest(inject_at_e9, &script), 0);
-	assert_stream(&exp);
+	assert_stream(&g, &exp);
 	cr_assert_eq(script.next, 2);
 }
 
@@ -415,7 +344,7 @@ Test(cpu_events, protected_mode_gates_push_exact_frames_and_escalate_to_double_f
 
 	open_guest("ev_pm_gp");
 	cr_assert_eq(run_guest(NULL, NULL), 0);
-	assert_stream(&exp);
+	assert_stream(&g, &exp);
 }
 
 /*
@@ -464,7 +393,7 @@ Test(cpu_events, injected_gp_in_protected_mode_pushes_the_error_code_and_the_res
 
 	open_guest("ev_pm_gp");
 	cr_assert_eq(run_guest(inject_at_e9, &script), 0);
-	assert_stream(&exp);
+	assert_stream(&g, &exp);
 }
 
 /*
@@ -494,7 +423,7 @@ Test(cpu_events, exit_intinfo_gp_and_injected_np_deliver_a_double_fault_to_the_g
 
 	open_guest("ev_pm_gp");
 	cr_assert_eq(run_guest(inject_at_e9, &script), 0);
-	assert_stream(&exp);
+	assert_stream(&g, &exp);
 }
 
 /*
@@ -519,7 +448,7 @@ Test(cpu_events, exit_intinfo_df_and_injected_gp_suspend_with_triple_fault)
 
 	open_guest("ev_pm_gp");
 	cr_assert_eq(run_guest(inject_at_e9, &script), 1);
-	assert_stream(&exp);
+	assert_stream(&g, &exp);
 }
 
 /*
@@ -637,5 +566,5 @@ Test(cpu_events, long_mode_page_faults_push_cr2_error_code_and_an_aligned_64bit_
 
 	open_guest("ev_long_pf");
 	cr_assert_eq(run_guest(NULL, NULL), 0);
-	assert_stream(&exp);
+	assert_stream(&g, &exp);
 }

@@ -22,13 +22,10 @@
 #include <softvmm/vmm.h>
 #include <softvmm/vmm_instruction_emul.h>
 
+#include "event_stream.h"
 #include "guest_helper.h"
 
 /* One expected exit of a stream. */
-struct expect {
-	struct vm_exit vme;
-	bool handled;
-};
 
 #define X_PAGING(rip_, gpa_, type_)                                                                \
 	{                                                                                          \
@@ -88,28 +85,6 @@ static void open_guest(struct guest *gst, const char *name)
 {
 	int err = guest_open(gst, name);
 	cr_assert_eq(err, 0, "guest_open(%s): %s", name, gst->err);
-}
-
-/* Compare the recorded stream with 'exp', exit by exit, then its length. */
-static void assert_stream(const struct guest *gst, const struct expect *exp, size_t n)
-{
-	char why[256], desc[256];
-	cr_assert(!gst->log.truncated, "exit log overflowed");
-	for (size_t i = 0; i < n && i < gst->log.n; i++) {
-		const struct recorded_exit *r = &gst->log.v[i];
-		exit_describe(&r->vme, desc, sizeof(desc));
-		cr_assert(exit_equal(&exp[i].vme, &r->vme, why, sizeof(why)), "exit %zu (%s): %s",
-		          i, desc, why);
-		cr_assert_eq(r->handled, exp[i].handled, "exit %zu (%s): handled %d, expected %d",
-		             i, desc, r->handled, exp[i].handled);
-		cr_assert_eq(r->vcpu, 0, "exit %zu (%s): vcpu %d", i, desc, r->vcpu);
-	}
-	if (gst->log.n > n) {
-		exit_describe(&gst->log.v[n].vme, desc, sizeof(desc));
-		cr_assert_fail("%zu exits, expected %zu; the first extra one: %s", gst->log.n, n,
-		               desc);
-	}
-	cr_assert_eq(gst->log.n, n, "%zu exits, expected %zu", gst->log.n, n);
 }
 
 /*
@@ -206,7 +181,7 @@ Test(exit_stream, inout_guest_gives_every_exit_in_order_with_exact_payloads)
 	    X_OUT(0x7c38, 2, 1, 0xf4, 0x0badf000), /* mov al, 0; out 0xF4, al */
 	};
 	run_inout_guest(&g);
-	assert_stream(&g, exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 }
 
 /* The statistics count the same stream: 3 PAGING exits handled, 14 INOUT returned. */
@@ -250,7 +225,7 @@ Test(exit_stream, cli_hlt_gives_handled_hlt_then_suspended_halt_with_halt_exit)
 	open_guest(&g, "cli_hlt");
 	cr_assert_eq(vm_set_capability(g.vm, 0, VM_CAP_HALT_EXIT, 1), 0);
 	cr_assert_eq(guest_run(&g, &vme), 0, "%s", g.err);
-	assert_stream(&g, exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 }
 
 /* BHYVE-EXITS.md section 1: vm_run fails with EINVAL on a suspended vcpu. */
@@ -283,7 +258,7 @@ Test(exit_stream, triple_fault_gives_suspended_triplefault_at_the_faulting_instr
 	struct vm_exit vme;
 	open_guest(&g, "triple");
 	cr_assert_eq(guest_run(&g, &vme), 0, "%s", g.err);
-	assert_stream(&g, exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 }
 
 /* ---- touch_pages ----------------------------------------------------------------- */
@@ -309,7 +284,7 @@ Test(exit_stream, touch_pages_gives_one_paging_exit_per_first_touched_page)
 	};
 	open_guest(&g, "touch_pages");
 	run_to_debug_exit(&g, NULL, NULL);
-	assert_stream(&g, exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 }
 
 /* ---- mmio ------------------------------------------------------------------------ */
@@ -415,7 +390,7 @@ Test(exit_stream, mmio_guest_gives_decoded_inst_emul_exits)
 	struct mmio_dev dev = {.read_value = MMIO_READ_VALUE, .n = 0};
 	open_guest(&g, "mmio");
 	run_to_debug_exit(&g, emulate_mmio, &dev);
-	assert_stream(&g, exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 
 	cr_assert_eq(dev.n, 2, "%d device accesses", dev.n);
 	cr_assert(!dev.log[0].write);
@@ -450,7 +425,7 @@ Test(exit_stream, mmio_to_unclaimed_gpa_is_returned_as_inst_emul)
 	struct vm_exit vme;
 	open_guest(&g, "mmio_unclaimed");
 	cr_assert_eq(guest_run(&g, &vme), 0, "%s", g.err);
-	assert_stream(&g, exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 }
 
 /*
@@ -521,7 +496,7 @@ Test(exit_stream, mmio_in_64bit_mode_reports_long_mode_paging_and_rex_sizes)
 	struct mmio_dev dev = {.read_value = 0x0123456789abcdefull, .n = 0};
 	open_guest(&g, "mmio64");
 	run_to_debug_exit(&g, emulate_mmio, &dev);
-	assert_stream(&g, exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 	cr_assert_eq(dev.n, 2, "%d device accesses", dev.n);
 	cr_assert(!dev.log[0].write);
 	cr_assert_eq(dev.log[0].gpa, 0xfeb00008);
@@ -561,7 +536,7 @@ Test(exit_stream, fetch_from_unbacked_gpa_gives_vmx_ept_violation_exit)
 	struct vm_exit vme;
 	open_guest(&g, "fetch_unbacked");
 	cr_assert_eq(guest_run(&g, &vme), 0, "%s", g.err);
-	assert_stream(&g, exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 }
 
 /* ---- string_io --------------------------------------------------------------------- */
@@ -702,7 +677,7 @@ Test(exit_stream, string_io_exits_carry_index_count_and_segment_for_the_caller)
 
 	open_guest(&g, "string_io");
 	run_to_debug_exit(&g, emulate_string_io, &dev);
-	assert_stream(&g, exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 	cr_assert_eq(dev.n_out, 41);
 	cr_assert_arr_eq(dev.out, "0123456789abcdefghijklmnopqrstuvwxyzABCD0", 41);
 	cr_assert_eq(dev.next_in, 3);
@@ -761,7 +736,7 @@ Test(exit_stream, page_walks_touch_table_pages_and_translate_mmio_and_unbacked_t
 			break;
 		emulate_mmio(&g, &vme, &dev);
 	}
-	assert_stream(&g, exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 	cr_assert_eq(dev.n, 1);
 	cr_assert_eq(dev.log[0].gpa, 0xfeb00010);
 }
@@ -810,7 +785,7 @@ Test(exit_stream, unknown_msrs_exit_with_code_and_value_and_owned_ones_do_not)
 	};
 	open_guest(&g, "msr");
 	run_to_debug_exit(&g, answer_msr, NULL);
-	assert_stream(&g, exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 }
 
 /* ---- mmio_prefix ------------------------------------------------------------------ */
@@ -828,7 +803,7 @@ Test(exit_stream, mmio_with_segment_override_fails_vm_run_with_efault)
 	struct vm_exit vme;
 	open_guest(&g, "mmio_prefix");
 	cr_assert_eq(guest_run(&g, &vme), EFAULT, "%s", g.err);
-	assert_stream(&g, exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 }
 
 /* ---- selfmod ---------------------------------------------------------------------- */
@@ -852,7 +827,7 @@ Test(exit_stream, selfmodifying_code_executes_the_patched_bytes)
 	};
 	open_guest(&g, "selfmod");
 	run_to_debug_exit(&g, answer_in, &(struct in_script){NULL, 0, 0});
-	assert_stream(&g, exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 }
 
 /* ---- determinism -------------------------------------------------------------------- */

@@ -16,14 +16,10 @@
 
 #include <softvmm/vmm.h>
 
+#include "event_stream.h"
 #include "guest_helper.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-struct expect {
-	struct vm_exit vme;
-	bool handled;
-};
 
 #define X_PAGING(rip_, gpa_, type_)                                                                \
 	{                                                                                          \
@@ -78,26 +74,6 @@ static void open_with_caps(const char *name, int halt_exit, int mtrap)
 	cr_assert_eq(vm_set_capability(g.vm, 0, VM_CAP_MTRAP_EXIT, mtrap), 0);
 }
 
-static void assert_stream(const struct expect *exp, size_t n)
-{
-	char why[256], desc[256];
-	cr_assert(!g.log.truncated, "exit log overflowed");
-	for (size_t i = 0; i < n && i < g.log.n; i++) {
-		const struct recorded_exit *r = &g.log.v[i];
-		exit_describe(&r->vme, desc, sizeof(desc));
-		cr_assert(exit_equal(&exp[i].vme, &r->vme, why, sizeof(why)), "exit %zu (%s): %s",
-		          i, desc, why);
-		cr_assert_eq(r->handled, exp[i].handled, "exit %zu (%s): handled %d", i, desc,
-		             r->handled);
-	}
-	if (g.log.n > n) {
-		exit_describe(&g.log.v[n].vme, desc, sizeof(desc));
-		cr_assert_fail("%zu exits, expected %zu; the first extra one: %s", g.log.n, n,
-		               desc);
-	}
-	cr_assert_eq(g.log.n, n, "%zu exits, expected %zu", g.log.n, n);
-}
-
 /* Run once; the returned exit must be 'code'. */
 static void run_expecting(enum vm_exitcode code)
 {
@@ -140,7 +116,7 @@ Test(hlt_mtrap, hlt_without_halt_exit_gives_no_exit_and_stays_halted)
 	cr_assert_eq(retired(), 2, "CLI and HLT");
 	run_expecting(VM_EXITCODE_BOGUS);
 	cr_assert_eq(retired(), 2);
-	assert_stream(exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 	cr_assert_eq(vm_suspended_cpus(g.vm), 0);
 }
 
@@ -164,7 +140,7 @@ Test(hlt_mtrap, an_injected_event_wakes_a_vcpu_halted_without_halt_exit)
 	cr_assert_eq(vm_inject_exception(g.vm, 0, &ud), 0);
 	run_expecting(VM_EXITCODE_INOUT);
 	run_expecting(VM_EXITCODE_INOUT);
-	assert_stream(exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 }
 
 /* With the capability: the HLT exit, handled by vm_handle_hlt; IF = 0 on
@@ -179,7 +155,7 @@ Test(hlt_mtrap, hlt_with_halt_exit_is_handled_and_halt_detection_suspends)
 	};
 	open_with_caps("hlt_wake", 1, 0);
 	run_expecting(VM_EXITCODE_SUSPENDED);
-	assert_stream(exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 }
 
 /* ---- MTRAP -------------------------------------------------------------------- */
@@ -222,7 +198,7 @@ Test(hlt_mtrap, mtrap_after_every_instruction_rep_iteration_and_event_delivery)
 			continue;
 		run_expecting(exp[i].vme.exitcode);
 	}
-	assert_stream(exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 	/* 15 instructions completed (UD2 did not); one event delivered. */
 	struct vm_vcpu_stats st;
 	cr_assert_eq(vm_get_stats(g.vm, 0, &st), 0);
@@ -250,7 +226,7 @@ Test(hlt_mtrap, mtrap_and_hlt_with_and_without_halt_exit)
 	open_with_caps("cli_hlt", 1, 1);
 	run_expecting(VM_EXITCODE_MTRAP);
 	run_expecting(VM_EXITCODE_SUSPENDED);
-	assert_stream(with, NELEM(with));
+	assert_exits(&g, with, NELEM(with));
 	guest_close(&g);
 
 	const struct expect without[] = {
@@ -262,5 +238,5 @@ Test(hlt_mtrap, mtrap_and_hlt_with_and_without_halt_exit)
 	run_expecting(VM_EXITCODE_MTRAP);
 	run_expecting(VM_EXITCODE_MTRAP);
 	run_expecting(VM_EXITCODE_BOGUS);
-	assert_stream(without, NELEM(without));
+	assert_exits(&g, without, NELEM(without));
 }

@@ -12,6 +12,7 @@
 
 #include <softvmm/vmm.h>
 
+#include "event_stream.h"
 #include "guest_helper.h"
 #include "runner/inout.h"
 #include "runner/inout_str.h"
@@ -96,11 +97,6 @@ static void run_guest(const char *name)
 
 /* ---- expected streams ---------------------------------------------------------- */
 
-struct expect {
-	struct vm_exit vme;
-	bool handled;
-};
-
 #define X_PAGING(rip_, gpa_, type_)                                                                \
 	{                                                                                          \
 		.vme = {.exitcode = VM_EXITCODE_PAGING,                                            \
@@ -153,26 +149,6 @@ static struct expect x_str(const struct str_env *env, uint64_t rip, int len, int
 	s->seg_name = in ? VM_REG_GUEST_ES : VM_REG_GUEST_DS;
 	s->seg_desc = in ? env->es : env->ds;
 	return e;
-}
-
-static void assert_stream(const struct expect *exp, size_t n)
-{
-	char why[256], desc[256];
-	cr_assert(!g.log.truncated, "exit log overflowed");
-	for (size_t i = 0; i < n && i < g.log.n; i++) {
-		const struct recorded_exit *r = &g.log.v[i];
-		exit_describe(&r->vme, desc, sizeof(desc));
-		cr_assert(exit_equal(&exp[i].vme, &r->vme, why, sizeof(why)), "exit %zu (%s): %s",
-		          i, desc, why);
-		cr_assert_eq(r->handled, exp[i].handled, "exit %zu (%s): handled %d", i, desc,
-		             r->handled);
-	}
-	if (g.log.n > n) {
-		exit_describe(&g.log.v[n].vme, desc, sizeof(desc));
-		cr_assert_fail("%zu exits, expected %zu; the first extra one: %s", g.log.n, n,
-		               desc);
-	}
-	cr_assert_eq(g.log.n, n, "%zu exits, expected %zu", g.log.n, n);
 }
 
 /* The device saw exactly 'exp', in order. */
@@ -282,7 +258,7 @@ Test(string_io, real_mode_rep_outs_ins_16bit_wrap_and_count_zero)
 	    W(0x00bb),     /* linear 0xFFFF and 0x10000 */
 	};
 	run_guest("strio_real");
-	assert_stream(exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 	assert_accesses(seen, NELEM(seen));
 	assert_slot(0x9000, 0, msg + 20, 0, 0);
 	assert_slot(0x9000, 1, msg - 1, 0, 0);
@@ -347,7 +323,7 @@ Test(string_io, protected_mode_page_crossing_elements_and_limit_faults)
 	    B(0xa5),        B(0x5a),                        /* FS:0xFFE, FS:0xFFF, then #GP */
 	};
 	run_guest("strio_pm32");
-	assert_stream(exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 	assert_accesses(seen, NELEM(seen));
 	assert_slot(0x9000, 0, 0x3006, 0, 0);
 	assert_slot(0x9000, 1, 0x3006, 0x2ffb, 0);
@@ -413,7 +389,7 @@ Test(string_io, long_mode_straddling_page_a32_and_a_page_fault_to_the_guest)
 	    B(0x5a),            /* "Z", after the #PF */
 	};
 	run_guest("strio_long64");
-	assert_stream(exp, NELEM(exp));
+	assert_exits(&g, exp, NELEM(exp));
 	assert_accesses(seen, NELEM(seen));
 	/* slots of 32 bytes: RSI, RDI, RCX */
 	cr_assert_eq(mem64(0x9000), 0x61006);
