@@ -126,11 +126,26 @@ bool cpu_model_has(const struct cpu_model *m, enum cpu_feature f)
 		uint8_t reg; /* 0 EAX, 1 EBX, 2 ECX, 3 EDX */
 		uint8_t bit;
 	} where[FEAT_COUNT] = {
-	    [FEAT_POPCNT] = {1, 2, 23},        [FEAT_MOVBE] = {1, 2, 22},
-	    [FEAT_CX16] = {1, 2, 13},          [FEAT_CX8] = {1, 3, 8},
-	    [FEAT_LZCNT] = {0x80000001, 2, 5}, [FEAT_BMI1] = {7, 1, 3},
-	    [FEAT_BMI2] = {7, 1, 8},           [FEAT_ADX] = {7, 1, 19},
-	    [FEAT_RDPID] = {7, 2, 22},         [FEAT_RDTSCP] = {0x80000001, 3, 27},
+	    [FEAT_POPCNT] = {1, 2, 23},
+	    [FEAT_MOVBE] = {1, 2, 22},
+	    [FEAT_CX16] = {1, 2, 13},
+	    [FEAT_CX8] = {1, 3, 8},
+	    [FEAT_LZCNT] = {0x80000001, 2, 5},
+	    [FEAT_BMI1] = {7, 1, 3},
+	    [FEAT_BMI2] = {7, 1, 8},
+	    [FEAT_ADX] = {7, 1, 19},
+	    [FEAT_RDPID] = {7, 2, 22},
+	    [FEAT_RDTSCP] = {0x80000001, 3, 27},
+	    [FEAT_FPU] = {1, 3, 0},
+	    [FEAT_MMX] = {1, 3, 23},
+	    [FEAT_FXSR] = {1, 3, 24},
+	    [FEAT_SSE] = {1, 3, 25},
+	    [FEAT_SSE2] = {1, 3, 26},
+	    [FEAT_CLFSH] = {1, 3, 19},
+	    [FEAT_SSE3] = {1, 2, 0},
+	    [FEAT_SSSE3] = {1, 2, 9},
+	    [FEAT_SSE41] = {1, 2, 19},
+	    [FEAT_SSE42] = {1, 2, 20},
 	};
 	if ((unsigned)f >= FEAT_COUNT)
 		return false;

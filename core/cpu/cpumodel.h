@@ -46,6 +46,16 @@ enum cpu_feature {
 	FEAT_ADX,    /* 7.0.EBX[19] */
 	FEAT_RDPID,  /* 7.0.ECX[22] */
 	FEAT_RDTSCP, /* 80000001.EDX[27] */
+	FEAT_FPU,    /* 1.EDX[0] */
+	FEAT_MMX,    /* 1.EDX[23] */
+	FEAT_FXSR,   /* 1.EDX[24] */
+	FEAT_SSE,    /* 1.EDX[25] */
+	FEAT_SSE2,   /* 1.EDX[26] */
+	FEAT_CLFSH,  /* 1.EDX[19] */
+	FEAT_SSE3,   /* 1.ECX[0] */
+	FEAT_SSSE3,  /* 1.ECX[9] */
+	FEAT_SSE41,  /* 1.ECX[19] */
+	FEAT_SSE42,  /* 1.ECX[20] */
 	FEAT_COUNT
 };
 bool cpu_model_has(const struct cpu_model *m, enum cpu_feature f);

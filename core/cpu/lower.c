@@ -211,9 +211,10 @@ bool lower_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *op
 		}
 	}
 	bool (*const groups[])(struct lower *) = {
-	    lower_alu,    lower_mov,     lower_far,  lower_branch,  lower_stack,  lower_shift,
-	    lower_muldiv, lower_string,  lower_io,   lower_bit,     lower_atomic, lower_bcd,
-	    lower_bmi,    lower_syscall, lower_desc, lower_segload, lower_ctrl,   lower_system};
+	    lower_alu,     lower_mov,    lower_far,    lower_branch,  lower_stack,
+	    lower_shift,   lower_muldiv, lower_string, lower_io,      lower_bit,
+	    lower_atomic,  lower_bcd,    lower_bmi,    lower_syscall, lower_desc,
+	    lower_segload, lower_ctrl,   lower_system, lower_clflush, lower_fpstate};
 	for (unsigned g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
 		if (groups[g](&l)) {
 			*ends_block = l.ends_block;

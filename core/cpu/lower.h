@@ -52,6 +52,8 @@ bool lower_desc(struct lower *l);
 bool lower_segload(struct lower *l);
 bool lower_ctrl(struct lower *l);
 bool lower_syscall(struct lower *l);
+bool lower_clflush(struct lower *l);
+bool lower_fpstate(struct lower *l);
 
 /*
  * A Zydis decoder as the soft CPU decodes: MPX, CET and CLDEMOTE decoding
