@@ -102,6 +102,24 @@ struct block *code_cache_alloc(struct code_cache *cc, unsigned n)
 	return b;
 }
 
+struct block *code_cache_insert_tail(struct code_cache *cc, const struct block *b, unsigned k,
+                                     uint64_t gpa)
+{
+	if (k == 0 || k >= b->n || b->gpa2_page != ~0ull || code_cache_lookup(cc, gpa, b->mode))
+		return NULL;
+	unsigned n = b->n - k;
+	size_t need = (sizeof(struct block) + n * sizeof(struct insn) + 15) & ~(size_t)15;
+	if (cc->used + need > ARENA_BYTES)
+		return NULL; /* a flush here would free b under the caller */
+	struct block *t = code_cache_alloc(cc, n);
+	t->gpa = gpa;
+	t->gpa2_page = ~0ull;
+	t->mode = b->mode;
+	memcpy(t->insns, b->insns + k, n * sizeof(struct insn));
+	code_cache_insert(cc, t, n);
+	return t;
+}
+
 static struct block **page_head(struct code_cache *cc, uint64_t gpa_page)
 {
 	for (int i = 0; i < cc->mem->nsegs; i++) {

@@ -46,6 +46,15 @@ struct block *code_cache_lookup(struct code_cache *cc, uint64_t gpa, uint32_t mo
 struct block *code_cache_alloc(struct code_cache *cc, unsigned n);
 /* Publish a block allocated last (after filling it), shrinking it to n. */
 void code_cache_insert(struct code_cache *cc, struct block *b, unsigned n);
+/*
+ * A block for the tail of b from its record k, at guest-physical gpa: the
+ * head of a loop that does not start its block (mov ecx, n; loop: ...;
+ * jnz loop) then needs no second decode.  The records are copied; the
+ * tail lives on the same page and dies with it.  NULL when there is no
+ * tail to make, one exists already, or the arena is full.
+ */
+struct block *code_cache_insert_tail(struct code_cache *cc, const struct block *b, unsigned k,
+                                     uint64_t gpa);
 void code_cache_invalidate_page(struct code_cache *cc, uint64_t gpa_page);
 void code_cache_invalidate_range(struct code_cache *cc, uint64_t gpa, uint64_t len);
 void code_cache_flush(struct code_cache *cc);

@@ -429,3 +429,44 @@ Test(opcode_coverage, lower_insn_refuses_lock_itself)
 	cr_expect_neq(lower_forced_lock(xchg_m, 2, true)->fn, insn_invalid);
 	cr_expect_neq(lower_forced_lock(not_m, 2, true)->fn, insn_invalid);
 }
+
+/* ---- lower_decode against a full decode ------------------------------------------ */
+
+struct decode_audit {
+	unsigned forms, mismatches;
+};
+
+static void audit_lower_decode(const struct form *f, void *arg)
+{
+	struct decode_audit *a = arg;
+	ZydisDecoder dec;
+	lower_decoder_init(&dec, f->mode->mode, f->mode->stack);
+	ZydisDecodedInstruction zi;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	a->forms++;
+	if (!ZYAN_SUCCESS(lower_decode(&dec, f->bytes, 24, &zi, ops))) {
+		if (a->mismatches++ < 8)
+			cr_log_error("lower_decode refused %s in %s",
+			             ZydisMnemonicGetString(f->zi.mnemonic), f->mode->name);
+		return;
+	}
+	struct insn rec;
+	bool ends;
+	lower_insn(&zi, ops, cpu_model_default(), &rec, &ends);
+	if (memcmp(&rec, &f->rec, sizeof(rec)) != 0 && a->mismatches++ < 8)
+		cr_log_error("%s in %s: the record from lower_decode differs from a full decode's",
+		             ZydisMnemonicGetString(f->zi.mnemonic), f->mode->name);
+}
+
+/* exec.c decodes with lower_decode, which skips the hidden operands most
+ * instructions have: every form, behind every prefix set and behind LOCK,
+ * must lower to the very record a full decode gives. */
+Test(opcode_coverage, lower_decode_gives_the_records_of_a_full_decode)
+{
+	struct decode_audit a = {0};
+	sweep(0, audit_lower_decode, &a);
+	sweep(0xf0, audit_lower_decode, &a);
+	cr_log_info("%u forms compared", a.forms);
+	cr_expect_gt(a.forms, 1000000u);
+	cr_expect_eq(a.mismatches, 0, "%u forms differ", a.mismatches);
+}

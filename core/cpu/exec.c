@@ -34,24 +34,54 @@ int insn_stale(struct cpu *c, const struct insn *i)
 	return EXEC_STOP;
 }
 
-/* Decode one instruction from buf; fills rec (an #UD record when invalid). */
+/* Decode one instruction from buf; fills rec (an #UD record when invalid).
+ * *rel receives a relative branch's displacement from the next
+ * instruction, or INT64_MIN. */
 static void decode_one(struct cpu *c, const uint8_t *buf, size_t avail, struct insn *rec,
-                       bool *ends, ZyanStatus *st)
+                       bool *ends, ZyanStatus *st, int64_t *rel)
 {
+	*rel = INT64_MIN;
 	ZydisDecoder dec;
 	lower_decoder_init(&dec, zydis_mode[c->mode], zydis_stack[c->mode]);
 	ZydisDecodedInstruction zi;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-	*st = ZydisDecoderDecodeFull(&dec, buf, avail, &zi, ops);
+	*st = lower_decode(&dec, buf, avail, &zi, ops);
 	c->stats.insns_decoded++;
 	if (ZYAN_SUCCESS(*st)) {
 		lower_insn(&zi, ops, c->model, rec, ends);
+		if ((zi.attributes & ZYDIS_ATTRIB_IS_RELATIVE) &&
+		    zi.meta.branch_type != ZYDIS_BRANCH_TYPE_NONE && zi.operand_count_visible > 0 &&
+		    ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+			*rel = ops[0].imm.value.s;
 		return;
 	}
 	memset(rec, 0, sizeof(*rec));
 	rec->fn = insn_invalid;
 	rec->len = 1;
 	*ends = true;
+}
+
+/*
+ * A block that ends with a relative branch back into itself (a loop whose
+ * head is not the block's start): register the tail from the target on,
+ * so that the branch finds it decoded.  'start' holds each record's page
+ * offset.  The target's IP is the block's own IP plus the offset
+ * difference, as long as the branch goes backward within the block, so no
+ * operand-size wrap can make it another address.
+ */
+static void insert_loop_tail(struct cpu *c, const struct block *b, const uint16_t *start,
+                             unsigned n, int64_t rel)
+{
+	int64_t target = (int64_t)start[n - 1] + b->insns[n - 1].len + rel;
+	if (target <= start[0] || target > start[n - 1])
+		return;
+	for (unsigned k = 1; k < n; k++) {
+		if (start[k] == target) {
+			code_cache_insert_tail(c->cc, b, k,
+			                       (b->gpa & TLB_PAGE_MASK) | (uint64_t)target);
+			return;
+		}
+	}
 }
 
 /*
@@ -68,12 +98,15 @@ static struct block *build_block(struct cpu *c, uint64_t la, uint64_t gpa, const
 	b->gpa2_page = ~0ull;
 	b->mode = c->mode;
 	unsigned off = gpa & 0xfff, n = 0;
+	uint16_t start[BLOCK_MAX_INSNS];
+	int64_t rel = INT64_MIN;
 	while (n < BLOCK_MAX_INSNS && off < 0x1000) {
 		size_t avail = 0x1000 - off;
 		bool ends = false;
 		ZyanStatus st;
+		start[n] = (uint16_t)off;
 		decode_one(c, h + (off - (gpa & 0xfff)), avail < 15 ? avail : 15, &b->insns[n],
-		           &ends, &st);
+		           &ends, &st, &rel);
 		if (st == ZYDIS_STATUS_NO_MORE_DATA) {
 			if (n > 0)
 				break;
@@ -85,7 +118,7 @@ static struct block *build_block(struct cpu *c, uint64_t la, uint64_t gpa, const
 			uint8_t buf[15];
 			memcpy(buf, h + (off - (gpa & 0xfff)), avail);
 			memcpy(buf + avail, h2, 15 - avail);
-			decode_one(c, buf, 15, &b->insns[0], &ends, &st);
+			decode_one(c, buf, 15, &b->insns[0], &ends, &st, &rel);
 			b->gpa2_page = gpa2 & TLB_PAGE_MASK;
 			n = 1;
 			break;
@@ -96,6 +129,8 @@ static struct block *build_block(struct cpu *c, uint64_t la, uint64_t gpa, const
 			break;
 	}
 	code_cache_insert(c->cc, b, n);
+	if (rel != INT64_MIN && n > 1 && b->gpa2_page == ~0ull)
+		insert_loop_tail(c, b, start, n, rel);
 	return b;
 }
 

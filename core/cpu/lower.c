@@ -148,6 +148,46 @@ void lower_decoder_init(ZydisDecoder *dec, ZydisMachineMode mode, ZydisStackWidt
 	ZydisDecoderEnableMode(dec, ZYDIS_DECODER_MODE_CLDEMOTE, ZYAN_FALSE);
 }
 
+/*
+ * Whether lowering looks at the instruction's hidden operands: the
+ * segment of the string and I/O string instructions' and XLAT's implicit
+ * memory operand,
+ * and MXCSR for the SSE state checks (ops_fpstate.c).  Every other group
+ * reads only the visible ones.
+ */
+static bool needs_hidden_operands(const ZydisDecodedInstruction *zi)
+{
+	switch (zi->meta.isa_ext) {
+	case ZYDIS_ISA_EXT_X87:
+	case ZYDIS_ISA_EXT_MMX:
+	case ZYDIS_ISA_EXT_SSE:
+	case ZYDIS_ISA_EXT_SSE2:
+	case ZYDIS_ISA_EXT_SSE3:
+	case ZYDIS_ISA_EXT_SSSE3:
+	case ZYDIS_ISA_EXT_SSE4:
+		return true;
+	default:
+		return zi->meta.category == ZYDIS_CATEGORY_STRINGOP ||
+		       zi->meta.category == ZYDIS_CATEGORY_IOSTRINGOP ||
+		       zi->mnemonic == ZYDIS_MNEMONIC_XLAT;
+	}
+}
+
+ZyanStatus lower_decode(const ZydisDecoder *dec, const void *buf, size_t len,
+                        ZydisDecodedInstruction *zi, ZydisDecodedOperand *ops)
+{
+	ZydisDecoderContext ctx;
+	ZyanStatus st = ZydisDecoderDecodeInstruction(dec, &ctx, buf, len, zi);
+	if (!ZYAN_SUCCESS(st))
+		return st;
+	/* Hidden operands (flags, implicit registers) cost a third of the
+	 * operand decoding and most instructions never need them: decode
+	 * them only where lowering reads them, and say so in operand_count. */
+	if (!needs_hidden_operands(zi))
+		zi->operand_count = zi->operand_count_visible;
+	return ZydisDecoderDecodeOperands(dec, &ctx, zi, ops, zi->operand_count);
+}
+
 bool lower_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops,
                 const struct cpu_model *model, struct insn *out, bool *ends_block)
 {

@@ -63,6 +63,15 @@ bool lower_fpstate(struct lower *l);
  */
 void lower_decoder_init(ZydisDecoder *dec, ZydisMachineMode mode, ZydisStackWidth width);
 
+/*
+ * Decode one instruction for lower_insn, as ZydisDecoderDecodeFull does
+ * but without the hidden operands lowering never reads (then
+ * zi->operand_count equals operand_count_visible).  The records lowered
+ * are the same as from a full decode (tests/test_opcode_coverage.c).
+ */
+ZyanStatus lower_decode(const ZydisDecoder *dec, const void *buf, size_t len,
+                        ZydisDecodedInstruction *zi, ZydisDecodedOperand *ops);
+
 /* Lower one instruction; returns false if no handler exists (the record
  * then raises #UD and counts the mnemonic). */
 bool lower_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops,
