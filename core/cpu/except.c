@@ -8,6 +8,7 @@
 #include "core/cpu/cpu.h"
 #include "core/cpu/far.h"
 #include "core/cpu/step.h"
+#include "core/cpu/vme.h"
 #include "core/exc_class.h"
 
 int cpu_raise(struct cpu *c, int vector, bool has_error, uint32_t error)
@@ -463,14 +464,19 @@ int cpu_int1(struct cpu *c, uint64_t next_rip)
 }
 
 /*
- * INT n (CD ib): in virtual-8086 mode with IOPL < 3 it is #GP(0) and no
- * event (SDM vol. 2 INT n pseudocode; vol. 3 20.2.7 lists it with CLI,
- * STI, PUSHF, POPF and IRET as IOPL-sensitive; CR4.VME is not modelled).
- * INT3 and INTO are not IOPL-sensitive.
+ * INT n (CD ib) in virtual-8086 mode is IOPL-sensitive: with CR4.VME = 0
+ * and IOPL < 3 it is #GP(0) and no event; with CR4.VME = 1 the TSS's
+ * redirection bitmap chooses (vme_int_n; SDM vol. 2 INT n "Operation",
+ * vol. 3 20.3.3 and table 20-2).  INT3, INTO, BOUND and INT1 are neither
+ * IOPL-sensitive nor redirected: they always go through the IDT.
  */
 int cpu_int_n(struct cpu *c, unsigned vector, uint64_t next_rip)
 {
-	if ((c->rflags & RF_VM) && ((c->rflags & RF_IOPL) >> 12) < 3)
-		return cpu_gp0(c);
+	if (c->rflags & RF_VM) {
+		if (c->cr4 & CR4_VME)
+			return vme_int_n(c, vector, next_rip);
+		if ((c->rflags & RF_IOPL) != RF_IOPL)
+			return cpu_gp0(c);
+	}
 	return cpu_soft_interrupt(c, vector, next_rip);
 }

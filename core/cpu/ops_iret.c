@@ -1,10 +1,12 @@
 /*
  * IRET, IRETD, IRETQ (SDM vol. 2 IRET "Operation"): real mode, virtual-8086
- * mode (IOPL 3), the task return with NT = 1 (bhyve's TASK_SWITCH exit with
- * reason IRET), the protected-mode and IA-32e returns to the same or an
- * outer ring, and the return to virtual-8086 mode from ring 0.
+ * mode (IOPL 3, or the 16-bit IRET of CR4.VME, vme.c), the task return with
+ * NT = 1 (bhyve's TASK_SWITCH exit with reason IRET), the protected-mode and
+ * IA-32e returns to the same or an outer ring, and the return to
+ * virtual-8086 mode from ring 0.
  */
 #include "core/cpu/far.h"
+#include "core/cpu/vme.h"
 
 int op_iret(struct cpu *c, const struct insn *i);
 
@@ -41,11 +43,13 @@ static int iret_real(struct cpu *c, unsigned sz, uint64_t ip, uint64_t cs, uint6
 }
 
 /* Virtual-8086 mode: IOPL 3 returns within the mode; VM, IOPL, VIP and VIF
- * stay; otherwise #GP(0) (SDM IRET, "IF EFLAGS.VM = 1"; VME not modelled). */
+ * stay (SDM IRET, "RETURN-FROM-VIRTUAL-8086-MODE").  IOPL < 3 is #GP(0),
+ * checked before the frame is read, or with CR4.VME the 16-bit IRET that
+ * loads VIF (vme_iret). */
 static int iret_v86(struct cpu *c, unsigned sz, uint64_t ip, uint64_t cs, uint64_t fl)
 {
-	if (((cpu_get_rflags(c) >> 12) & 3) != 3)
-		return cpu_gp0(c);
+	if ((c->rflags & RF_IOPL) != RF_IOPL)
+		return vme_iret(c, ip, cs, fl);
 	uint64_t m = IRET_ALWAYS | RF_IF;
 	if (sz == 2)
 		m &= 0xffff;
@@ -113,6 +117,8 @@ static int iret(struct cpu *c, const struct insn *i)
 {
 	unsigned sz = i->osz;
 	uint64_t ip, cs, fl;
+	if (vme_iret_faults(c, sz))
+		return cpu_gp0(c);
 	if (cpu_pop_peek(c, sz, 0, &ip) || cpu_pop_peek(c, sz, sz, &cs) ||
 	    cpu_pop_peek(c, sz, 2 * sz, &fl))
 		return EXEC_STOP;

@@ -4,6 +4,7 @@
  */
 #include "core/cpu/cpu.h"
 #include "core/cpu/lower.h"
+#include "core/cpu/vme.h"
 
 static int op_push_r(struct cpu *c, const struct insn *i)
 {
@@ -84,6 +85,8 @@ static uint64_t popf_mask(const struct cpu *c, unsigned osz)
 
 static int op_pushf(struct cpu *c, const struct insn *i)
 {
+	if (unlikely(vme_v86_sensitive(c)))
+		return vme_pushf(c, i);
 	/* VM and RF are pushed as 0 (SDM PUSHF). */
 	uint64_t f = cpu_get_rflags(c) & ~(uint64_t)(RF_VM | RF_RF);
 	return cpu_push(c, i->osz, f) ? EXEC_STOP : EXEC_NEXT;
@@ -91,6 +94,8 @@ static int op_pushf(struct cpu *c, const struct insn *i)
 
 static int op_popf(struct cpu *c, const struct insn *i)
 {
+	if (unlikely(vme_v86_sensitive(c)))
+		return vme_popf(c, i);
 	uint64_t v;
 	if (cpu_pop(c, i->osz, &v))
 		return EXEC_STOP;

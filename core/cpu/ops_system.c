@@ -8,6 +8,7 @@
 #include "core/cpu/cpumodel.h"
 #include "core/cpu/desc.h"
 #include "core/cpu/lower.h"
+#include "core/cpu/vme.h"
 
 static int next(struct cpu *c, const struct insn *i)
 {
@@ -32,10 +33,14 @@ static int op_flagbit(struct cpu *c, const struct insn *i)
 	case 4:
 		c->rflags |= RF_DF;
 		return EXEC_NEXT;
-	case 5: /* CLI: CPL <= IOPL in protected mode (SDM CLI; VME/PVI later) */
+	case 5: /* CLI, STI: IF when CPL <= IOPL (CPL 3 in virtual-8086 mode) */
 	case 6:
-		if ((c->cr0 & CR0_PE) && (unsigned)c->cpl > ((c->rflags >> 12) & 3))
-			return cpu_gp0(c);
+		if ((c->cr0 & CR0_PE) && (unsigned)c->cpl > ((c->rflags >> 12) & 3)) {
+			/* VIF in VME and PVI modes, else #GP(0) (SDM vol. 2 CLI, STI). */
+			if (vme_cli_sti(c, i->sub == 6))
+				return EXEC_STOP;
+			return next(c, i);
+		}
 		if (i->sub == 5) {
 			c->rflags &= ~(uint64_t)RF_IF;
 		} else {
