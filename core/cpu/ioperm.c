@@ -13,7 +13,7 @@ int ioperm_map_base(struct cpu *c, uint32_t *base)
 	uint32_t a = c->tr.d.access;
 	if ((a & SEGA_UNUSABLE) || !(a & 0x8) || c->tr.d.limit < TSS_IOMAP_BASE + 1)
 		return cpu_gp0(c);
-	uint16_t b;
+	uint16_t b = 0;
 	if (cpu_read_linear(c, (c->tr.d.base + TSS_IOMAP_BASE) & c->la_mask, &b, 2))
 		return EXEC_STOP;
 	*base = b;
@@ -22,7 +22,7 @@ int ioperm_map_base(struct cpu *c, uint32_t *base)
 
 int ioperm_check_slow(struct cpu *c, uint16_t port, unsigned size)
 {
-	uint32_t base;
+	uint32_t base = 0;
 	if (ioperm_map_base(c, &base))
 		return EXEC_STOP;
 	/* The processor reads two bytes at base + port / 8 for every access,

@@ -109,7 +109,7 @@ int vme_iret(struct cpu *c, uint64_t ip, uint64_t cs, uint64_t fl)
  * The TSS must hold the byte read.  0 or EXEC_STOP; *set is the bit. */
 static int redirection_bit(struct cpu *c, unsigned vector, bool *set)
 {
-	uint32_t base;
+	uint32_t base = 0;
 	if (ioperm_map_base(c, &base))
 		return EXEC_STOP;
 	/* A map base below 32 puts the bitmap below the TSS: the offset
@@ -135,7 +135,7 @@ static int redirection_bit(struct cpu *c, unsigned vector, bool *set)
  */
 static int redirect(struct cpu *c, unsigned vector, uint64_t next_rip)
 {
-	uint64_t ent;
+	uint64_t ent = 0;
 	if (cpu_read_slow(c, (uint64_t)vector * 4, 4, &ent, SEG_NONE))
 		return EXEC_STOP;
 	bool iopl3 = (c->rflags & RF_IOPL) == RF_IOPL;
@@ -159,7 +159,7 @@ static int redirect(struct cpu *c, unsigned vector, uint64_t next_rip)
 
 int vme_int_n(struct cpu *c, unsigned vector, uint64_t next_rip)
 {
-	bool set;
+	bool set = false;
 	if (redirection_bit(c, vector, &set))
 		return EXEC_STOP;
 	if (!set)
