@@ -372,8 +372,9 @@ static inline uint64_t flags_szp(uint64_t res, unsigned size)
 int cpu_raise(struct cpu *c, int vector, bool has_error, uint32_t error);
 int cpu_raise_pf(struct cpu *c, uint64_t la, uint32_t error);
 /* Software-raised events (except.c): INT3/INTO/INT n deliver at once with
- * the return address next_rip; INT n is #GP(0) in v8086 mode with IOPL < 3;
- * INT1 (ICEBP) is a privileged software exception. */
+ * the return address next_rip; INT n in v8086 mode is #GP(0) with IOPL < 3
+ * or, with CR4.VME, redirected by the TSS bitmap (vme.c); INT1 (ICEBP) is a
+ * privileged software exception. */
 int cpu_soft_interrupt(struct cpu *c, unsigned vector, uint64_t next_rip);
 int cpu_int_n(struct cpu *c, unsigned vector, uint64_t next_rip);
 int cpu_int1(struct cpu *c, uint64_t next_rip);
