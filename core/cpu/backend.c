@@ -8,6 +8,7 @@
 
 #include "core/cpu/cpu.h"
 #include "core/cpu/cpumodel.h"
+#include "core/cpu/debugreg.h"
 #include "core/cpu/step.h"
 #include "core/vmm_ops.h"
 #include "decode/cache.h"
@@ -210,6 +211,7 @@ static int soft_setreg(void *vmi, int vcpu, int reg, uint64_t val)
 		break;
 	case VM_REG_GUEST_DR7:
 		c->dr[7] = val;
+		dbg_update(c);
 		return 0;
 	case VM_REG_GUEST_RSP:
 		c->gpr[4].q = val;
@@ -238,6 +240,7 @@ static int soft_setreg(void *vmi, int vcpu, int reg, uint64_t val)
 	case VM_REG_GUEST_DR2:
 	case VM_REG_GUEST_DR3:
 		c->dr[reg - VM_REG_GUEST_DR0] = val;
+		dbg_update(c);
 		return 0;
 	case VM_REG_GUEST_DR6:
 		c->dr[6] = val;

@@ -206,6 +206,15 @@ struct cpu {
 	bool extint_pending; /* an ExtINT waits for IF = 1 and no shadow */
 	uint8_t extint_vector;
 	uint64_t shadow_rip;
+	/* Hardware breakpoints (debugreg.c), recomputed when DR0-DR3 or DR7
+	 * change, and alignment checking (align.c), recomputed when CR0.AM,
+	 * EFLAGS.AC or the CPL change.  While bp_data or ac_check is set the
+	 * soft TLB keeps the pages concerned off its read/write fast path, so
+	 * that the slow path sees those accesses (cpu_mem.c). */
+	uint8_t bp_insn; /* enabled instruction breakpoints: bit n for DRn */
+	uint8_t bp_data; /* enabled data breakpoints */
+	uint8_t bp_hits; /* data breakpoints met since the last boundary: DR6 B0-B3 */
+	bool ac_check;   /* CR0.AM = 1, EFLAGS.AC = 1 and CPL 3 (SDM vol. 3 6.15) */
 
 	/* Event handling. */
 	enum cpu_stop stop;

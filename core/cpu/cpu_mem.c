@@ -5,7 +5,9 @@
  * and 5), self-modifying code, and accesses that straddle a page.
  */
 #include "core/cpu/cpu.h"
+#include "core/cpu/align.h"
 #include "core/cpu/cpumodel.h"
+#include "core/cpu/debugreg.h"
 #include "decode/cache.h"
 #include "paging/walk.h"
 
@@ -91,6 +93,38 @@ struct resolved {
 };
 
 /*
+ * The linear-to-guest-physical part of an access to la: the canonical
+ * check and the page walk, with its #PF and the exits of paging-structure
+ * pages that are not RAM or not yet touched.  0 with *w filled, or -1
+ * with an exception or exit pending.
+ */
+static int walk_la(struct cpu *c, uint64_t la, int prot, int seg, unsigned wflags,
+                   struct walk_result *w)
+{
+	if (c->la_mask == ~0ull && !canonical(la)) {
+		/* Non-canonical: #SS(0) for stack references, else #GP(0) (SDM 6.15). */
+		cpu_raise(c, seg == SEG_SS ? IDT_SS : IDT_GP, true, 0);
+		return -1;
+	}
+	struct walk_regs wr;
+	walk_regs_of(c, &wr);
+	switch (paging_walk(c->mem, &wr, la, prot, wflags, w)) {
+	case WALK_OK:
+		return 0;
+	case WALK_PF:
+		cpu_raise_pf(c, la, w->pf_error);
+		return -1;
+	case WALK_UNBACKED:
+		exit_ept_violation(c, w->gpa, la, VM_PROT_READ, false);
+		return -1;
+	case WALK_POPULATE:
+		exit_paging(c, w->gpa & TLB_PAGE_MASK, VM_PROT_READ);
+		return -1;
+	}
+	return -1;
+}
+
+/*
  * Translate la for 'prot' (walk flags in wflags).  0 with *r filled, or -1
  * with an exception or exit pending; *mmio is set (and r->gpa) when the
  * data access goes to guest-physical memory that is not RAM.
@@ -99,27 +133,9 @@ static int resolve(struct cpu *c, uint64_t la, int prot, int seg, unsigned wflag
                    struct resolved *r)
 {
 	*mmio = false;
-	if (c->la_mask == ~0ull && !canonical(la)) {
-		/* Non-canonical: #SS(0) for stack references, else #GP(0) (SDM 6.15). */
-		cpu_raise(c, seg == SEG_SS ? IDT_SS : IDT_GP, true, 0);
-		return -1;
-	}
-	struct walk_regs wr;
-	walk_regs_of(c, &wr);
 	struct walk_result w;
-	switch (paging_walk(c->mem, &wr, la, prot, wflags, &w)) {
-	case WALK_OK:
-		break;
-	case WALK_PF:
-		cpu_raise_pf(c, la, w.pf_error);
+	if (walk_la(c, la, prot, seg, wflags, &w))
 		return -1;
-	case WALK_UNBACKED:
-		exit_ept_violation(c, w.gpa, la, VM_PROT_READ, false);
-		return -1;
-	case WALK_POPULATE:
-		exit_paging(c, w.gpa & TLB_PAGE_MASK, VM_PROT_READ);
-		return -1;
-	}
 	r->gpa = w.gpa;
 	struct mem_seg *s = mem_find(c->mem, w.gpa);
 	if (!s) {
@@ -164,6 +180,10 @@ static struct tlb_entry *translate(struct cpu *c, uint64_t la, int prot, int seg
 	e->tag_r = page;
 	e->tag_w = r.writable ? page : TLB_INVALID;
 	e->tag_x = r.executable ? page : TLB_INVALID;
+	/* Alignment checking, or a data breakpoint on the page: its reads and
+	 * writes must reach the slow path, which checks them. */
+	if (unlikely(c->ac_check || c->bp_data) && (c->ac_check || dbg_data_page(c, la)))
+		e->tag_r = e->tag_w = TLB_INVALID;
 	e->host = (uintptr_t)r.host_page;
 	e->gpa = r.gpa & TLB_PAGE_MASK;
 	if (r.large)
@@ -186,13 +206,36 @@ int cpu_translate_fetch(struct cpu *c, uint64_t la, uint64_t *gpa, const uint8_t
 	return 0;
 }
 
-/* Translate every page of [la, la+size) for prot, low page first. */
+/*
+ * #AC(0) for a misaligned access (align.h; SDM vol. 3 6.15, Interrupt 17).
+ * A page fault has priority over it (SDM vol. 3 6.9, table 6-2): every
+ * page the access touches is walked first, with its #PF and the exits of
+ * the walk.  The access itself does not happen, so the data pages give no
+ * first-touch or MMIO exit.
+ */
+__attribute__((cold)) static int align_fault(struct cpu *c, uint64_t la, unsigned size, int prot,
+                                             int seg, unsigned n1)
+{
+	struct walk_result w;
+	if (walk_la(c, la, prot, seg, 0, &w))
+		return -1;
+	if (n1 < size && walk_la(c, (la + n1) & c->la_mask, prot, seg, 0, &w))
+		return -1;
+	cpu_raise(c, IDT_AC, true, 0);
+	return -1;
+}
+
+/* Translate every page of [la, la+size) for prot, low page first; then
+ * the checks of the accesses the TLB keeps off its fast path: alignment
+ * and data breakpoints. */
 static int translate_span(struct cpu *c, uint64_t la, unsigned size, int prot, int seg,
                           uint8_t *hosts[2], unsigned *first_len)
 {
 	unsigned off = la & 0xfff;
 	unsigned n1 = off + size > 0x1000 ? 0x1000 - off : size;
 	*first_len = n1;
+	if (unlikely(align_faults(c, la, size)))
+		return align_fault(c, la, size, prot, seg, n1);
 	for (int part = 0; part < 2; part++) {
 		uint64_t a = part ? ((la + n1) & c->la_mask) : la;
 		if (part && n1 == size)
@@ -211,6 +254,8 @@ static int translate_span(struct cpu *c, uint64_t la, unsigned size, int prot, i
 		}
 		hosts[part] = (uint8_t *)(e->host + (a & 0xfff));
 	}
+	if (unlikely(c->bp_data))
+		dbg_data_access(c, la, size, (prot & VM_PROT_WRITE) != 0);
 	return 0;
 }
 

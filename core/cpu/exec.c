@@ -8,6 +8,7 @@
 
 #include "core/cpu/cpu.h"
 #include "core/cpu/cpumodel.h"
+#include "core/cpu/debugreg.h"
 #include "core/cpu/lower.h"
 #include "core/cpu/step.h"
 #include "decode/cache.h"
@@ -248,6 +249,9 @@ static int mtrap_exit(struct cpu *c)
 static void run_one(struct cpu *c, bool *progressed)
 {
 	*progressed = false;
+	/* An instruction breakpoint comes before the fetch (SDM vol. 3 6.9). */
+	if (unlikely(c->bp_insn) && dbg_insn_fault(c))
+		return;
 	struct block *b = find_block(c);
 	if (!b)
 		return;
@@ -295,11 +299,75 @@ __attribute__((noinline, cold)) static int run_mtrap(struct cpu *c)
 }
 
 /*
+ * run_block with data breakpoints enabled (debugreg.c): the block stops
+ * after the first instruction that met one, or after a REP iteration that
+ * did, and the trap-class #DB follows it (SDM vol. 3 17.3.1.2).  A REP
+ * string instruction does one iteration per call while data breakpoints
+ * are enabled (ops_string.c).  A MOV SS or POP SS that met one ends its
+ * block with the shadow set: the #DB waits for the next instruction,
+ * which step.c runs alone (SDM vol. 3 6.8.3).
+ */
+static void run_block_watched(struct cpu *c, const struct block *b, uint64_t budget)
+{
+	const struct insn *i = b->insns;
+	unsigned n = b->n;
+	if (budget < n)
+		n = (unsigned)budget;
+	for (unsigned k = 0; k < n; k++, i++) {
+		c->cur = i;
+		c->bp_hits = 0;
+		uint64_t iterations = c->partial_steps;
+		int r = i->fn(c, i);
+		if (r == EXEC_NEXT)
+			c->rip += i->len;
+		bool retired = r != EXEC_STOP;
+		bool iterated = !retired && c->stop == STOP_NONE && c->partial_steps != iterations;
+		if (retired)
+			c->icount++;
+		else if (iterated)
+			c->rflags |= RF_RF; /* between iterations, as step_end */
+		if (c->bp_hits && (retired || iterated)) {
+			if (c->interrupt_shadow & SHADOW_MOVSS)
+				c->dbg_step |= STEP_HELD_BP;
+			else
+				dbg_raise_trap(c, false, retired);
+			return;
+		}
+		if (r != EXEC_NEXT)
+			return;
+	}
+}
+
+/*
+ * Breakpoints enabled, nothing else: a block on a page that holds an
+ * instruction breakpoint runs one instruction at a time, each checked
+ * first; the others run whole, watched for data breakpoints when some are
+ * enabled.  Blocks never cross a page but for a lone straddling
+ * instruction, which starts on the page looked at.
+ */
+static void run_breakpoints(struct cpu *c, uint64_t budget)
+{
+	if (c->bp_insn && dbg_insn_page(c)) {
+		bool progressed;
+		run_one(c, &progressed);
+		return;
+	}
+	struct block *b = find_block(c);
+	if (!b)
+		return;
+	if (c->bp_data)
+		run_block_watched(c, b, budget);
+	else
+		run_block(c, b, budget);
+}
+
+/*
  * The states step_needed names: deliver a waiting ExtINT when the window
  * is open; run one instruction alone under TF, RF (which lasts until an
  * instruction completes, SDM vol. 3 17.3.1.1), a shadow or a held trap;
- * otherwise (an ExtINT with IF = 0) the whole block, since only an
- * instruction that ends a block (STI, POPF, IRET, ...) can set IF.
+ * with breakpoints enabled, run_breakpoints; otherwise (an ExtINT with
+ * IF = 0) the whole block, since only an instruction that ends a block
+ * (STI, POPF, IRET, ...) can set IF.
  */
 __attribute__((noinline, cold)) static void run_slow(struct cpu *c, uint64_t budget)
 {
@@ -308,6 +376,10 @@ __attribute__((noinline, cold)) static void run_slow(struct cpu *c, uint64_t bud
 	if (step_one_needed(c)) {
 		bool progressed;
 		run_one(c, &progressed);
+		return;
+	}
+	if (c->dbg_step & STEP_BP) {
+		run_breakpoints(c, budget);
 		return;
 	}
 	struct block *b = find_block(c);

@@ -5,6 +5,7 @@
  * the logical instructions.
  */
 #include "core/cpu/cpu.h"
+#include "core/cpu/align.h"
 
 bool lf_cf(const struct cpu *c)
 {
@@ -122,8 +123,12 @@ uint64_t cpu_get_rflags(struct cpu *c)
 /* Bit 1 is always 1; bits 3, 5, 15 and 22-63 are always 0 (SDM vol. 1 3.4.3). */
 void cpu_set_rflags(struct cpu *c, uint64_t v)
 {
+	uint64_t old = c->rflags;
 	c->rflags = (v & 0x3f7fd5ull) | 0x2;
 	c->lf.kind = LF_NONE;
+	/* EFLAGS.AC turns alignment checking on or off at CPL 3 (align.c). */
+	if (unlikely((old ^ c->rflags) & RF_AC))
+		align_update(c);
 }
 
 bool cpu_cond(const struct cpu *c, unsigned cc)

@@ -5,6 +5,7 @@
  */
 #include "core/cpu/cpu.h"
 #include "core/cpu/cpumodel.h"
+#include "core/cpu/debugreg.h"
 #include "core/cpu/desc.h"
 #include "core/cpu/lower.h"
 
@@ -16,7 +17,6 @@
 #define DR6_FIXED1   0xffff0ff0ull
 #define DR7_WRITABLE 0xffff23ffull
 #define DR7_FIXED1   0x00000400ull
-#define DR6_BD       0x2000ull
 #define DR7_GD       0x2000ull
 
 static int next(struct cpu *c, const struct insn *i)
@@ -117,8 +117,9 @@ static int dr_check(struct cpu *c, unsigned n)
 	}
 	if (c->dr[7] & DR7_GD) {
 		/* A fault-class #DB that is not an instruction breakpoint pushes
-		 * RF = 1 (SDM vol. 3 17.3.1.1); delivery clears RF again. */
-		c->dr[6] |= DR6_BD;
+		 * RF = 1 (SDM vol. 3 17.3.1.1); delivery clears RF again.  B0-B3
+		 * report no breakpoint (debugreg.c). */
+		c->dr[6] = (c->dr[6] & ~DR6_BN) | DR6_BD;
 		c->dr[7] &= ~DR7_GD;
 		c->rflags |= RF_RF;
 		return cpu_raise(c, IDT_DB, false, 0), -1;
@@ -150,6 +151,10 @@ static int op_mov_to_dr(struct cpu *c, const struct insn *i)
 	else if (n == 7)
 		v = (v & DR7_WRITABLE) | DR7_FIXED1;
 	c->dr[n] = v;
+	/* The new breakpoints apply from the next instruction: MOV to DRn
+	 * ends its block. */
+	if (n != 6)
+		dbg_update(c);
 	return next(c, i);
 }
 

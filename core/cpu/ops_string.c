@@ -63,10 +63,12 @@ static int op_string(struct cpu *c, const struct insn *i)
 	const bool rep = (i->flags & (INSN_F_REP | INSN_F_REPNE)) != 0;
 	const bool repne = (i->flags & INSN_F_REPNE) != 0;
 	const uint64_t step = (c->rflags & RF_DF) ? -(uint64_t)sz : sz;
-	/* Under MTRAP or TF one iteration per call: the monitor trap flag's
-	 * exit and the single-step trap follow each iteration of a REP (SDM
-	 * vol. 3 25.5.2, 17.3.1.4; core/cpu/exec.c, step.c). */
-	const unsigned chunk = (c->caps[VM_CAP_MTRAP_EXIT] || (c->rflags & RF_TF)) ? 1 : REP_CHUNK;
+	/* Under MTRAP, TF or data breakpoints one iteration per call: the
+	 * monitor trap flag's exit, the single-step trap and the data
+	 * breakpoint trap follow each iteration of a REP (SDM vol. 3 25.5.2,
+	 * 17.3.1.4, 17.3.1.2; core/cpu/exec.c, step.c, debugreg.c). */
+	const unsigned chunk =
+	    (c->caps[VM_CAP_MTRAP_EXIT] || (c->rflags & RF_TF) || c->bp_data) ? 1 : REP_CHUNK;
 	for (unsigned n = 0; n < chunk; n++) {
 		/* REP: "WHILE CountReg != 0": a zero count touches no memory and
 		 * leaves the flags as they were. */

@@ -3,7 +3,9 @@
  * 3.4-3.5, 5.5-5.8), the decode mode, CR0/CR3/CR4 writes and the stack.
  */
 #include "core/cpu/cpu.h"
+#include "core/cpu/align.h"
 #include "core/cpu/cpumodel.h"
+#include "core/cpu/debugreg.h"
 #include "core/cpu/desc.h"
 #include "decode/cache.h"
 
@@ -95,6 +97,8 @@ void cpu_update_mode_cpl(struct cpu *c, int cpl)
 	/* The TLB caches user/supervisor checks for one CPL. */
 	if (c->cpl != old_cpl)
 		cpu_flush_tlb(c);
+	/* CR0.AM and the CPL decide alignment checking (SDM vol. 3 6.15). */
+	align_update(c);
 }
 
 void cpu_load_seg_real(struct cpu *c, int seg, uint16_t sel)
@@ -442,6 +446,7 @@ void cpu_reset(struct cpu *c)
 	memset(c->dr, 0, sizeof(c->dr));
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;
+	dbg_update(c);
 	c->xcr0 = 1;
 	c->msr_pat = 0x0007040600070406ull;
 	c->icount = 0;

@@ -8,6 +8,7 @@
 #include <Zydis/Zydis.h>
 
 #include "core/cpu/step.h"
+#include "core/cpu/debugreg.h"
 
 /*
  * At vm_run entry: bhyve clears blocking by STI / MOV SS when the guest's
@@ -91,20 +92,10 @@ void step_begin(struct cpu *c, struct step_state *s)
 {
 	s->shadow = c->interrupt_shadow;
 	c->interrupt_shadow = 0;
+	if (!(c->dbg_step & STEP_HELD_BP))
+		c->bp_hits = 0;
 	if (c->rflags & RF_TF)
 		c->dbg_step |= STEP_NOW;
-}
-
-/*
- * Raise the single-step #DB: a trap, vector 1, no error code, RIP at the
- * next instruction (or at a REP string instruction between iterations),
- * DR6.BS set; the other DR6 bits are kept (SDM vol. 3 17.2.3, 17.3.1.4).
- */
-static void raise_step_trap(struct cpu *c)
-{
-	c->dbg_step &= (uint8_t)STEP_NMI;
-	c->dr[6] |= DR6_BS;
-	cpu_raise(c, IDT_DB, false, 0);
 }
 
 /*
@@ -121,7 +112,7 @@ static bool hlt_steps(struct cpu *c)
 	c->rip += (uint64_t)c->exit->inst_length;
 	c->icount++;
 	c->rflags &= ~(uint64_t)RF_RF;
-	raise_step_trap(c);
+	dbg_raise_trap(c, true, true);
 	return true;
 }
 
@@ -133,8 +124,15 @@ static bool hlt_steps(struct cpu *c)
  *    (SDM vol. 3 17.3.1.4), unless an event was delivered meanwhile: INT n,
  *    INT3 and INTO clear TF and deliver, and delivery drops the trap
  *    (except.c), so the handler is not stepped into.
- *  - After MOV SS or POP SS the trap waits one more instruction (SDM vol.
- *    3 6.8.3): both are reported by one #DB after that instruction.
+ *  - Data breakpoints met by the instruction (debugreg.c) are traps as
+ *    well: one #DB reports them with the single step (SDM vol. 3
+ *    17.3.1.2).
+ *  - After MOV SS or POP SS the traps wait one more instruction (SDM vol.
+ *    3 6.8.3): all are reported by one #DB after that instruction.
+ *  - While a breakpoint is enabled, RF is 1 between the iterations of a
+ *    REP string instruction: an event after an iteration but the last
+ *    pushes RF = 1 (SDM vol. 3 17.3.1.1), and the resumed instruction is
+ *    not checked for its instruction breakpoint again.
  *  - A fault delivers no trap: the faulting instruction did not complete.
  *  - An instruction that exits gets no trap of its own: the vmm or the
  *    caller completes it, and bhyve's exit handlers do not look at TF.
@@ -160,11 +158,15 @@ void step_end(struct cpu *c, const struct step_state *s, bool retired, bool iter
 	}
 	if (retired)
 		c->rflags &= ~(uint64_t)RF_RF;
-	if (!(c->dbg_step & STEP_TRAP))
+	else if (c->dbg_step & STEP_BP)
+		c->rflags |= RF_RF;
+	bool bs = (c->dbg_step & STEP_SS) != 0;
+	if (!bs && !c->bp_hits)
 		return;
 	if (c->interrupt_shadow & SHADOW_MOVSS) {
-		c->dbg_step = (uint8_t)((c->dbg_step & STEP_NMI) | STEP_HELD);
+		c->dbg_step = (uint8_t)((c->dbg_step & (STEP_NMI | STEP_BP)) |
+		                        (bs ? STEP_HELD : 0) | (c->bp_hits ? STEP_HELD_BP : 0));
 		return;
 	}
-	raise_step_trap(c);
+	dbg_raise_trap(c, bs, retired);
 }

@@ -1,7 +1,8 @@
 /*
  * The rare per-instruction states the run loop leaves its fast path for:
  * EFLAGS.TF single-step traps, the interrupt shadow of STI and MOV SS,
- * and an ExtINT waiting for the interrupt window (core/cpu/step.c).
+ * an ExtINT waiting for the interrupt window (core/cpu/step.c), and
+ * enabled hardware breakpoints (core/cpu/debugreg.c).
  */
 #ifndef SOFTVMM_CORE_CPU_STEP_H
 #define SOFTVMM_CORE_CPU_STEP_H
@@ -13,12 +14,21 @@
 /* dbg_step bits. */
 #define STEP_NOW  0x1u /* the instruction running started with TF = 1 */
 #define STEP_HELD 0x2u /* a single-step trap held by MOV SS / POP SS */
-#define STEP_TRAP (STEP_NOW | STEP_HELD)
+#define STEP_SS   (STEP_NOW | STEP_HELD)
+/* Data breakpoint hits (cpu->bp_hits) held by MOV SS / POP SS with the
+ * single-step trap: one #DB after the next instruction reports both. */
+#define STEP_HELD_BP 0x20u
+/* The traps an event delivery drops (except.c). */
+#define STEP_TRAP (STEP_SS | STEP_HELD_BP)
 /* The NMI state lives in the same byte, so that the fast path leaves for
  * step.c while an NMI waits or blocks NMIs (SDM vol. 3 6.7.1). */
 #define STEP_NMI_PENDING 0x4u /* vm_inject_nmi: an NMI waits for delivery */
 #define STEP_NMI_BLOCKED 0x8u /* an NMI handler runs: NMIs wait for IRET */
 #define STEP_NMI         (STEP_NMI_PENDING | STEP_NMI_BLOCKED)
+/* A breakpoint is enabled in DR7 (debugreg.c): the loop checks blocks
+ * against instruction breakpoints and instructions for data breakpoint
+ * hits.  In this byte so that the fast path's test covers it for free. */
+#define STEP_BP 0x10u
 
 #define DR6_BS 0x4000ull /* DR6 bit 14, single step (SDM vol. 3 17.2.3) */
 
@@ -35,8 +45,9 @@ _Static_assert(offsetof(struct cpu, dbg_step) == offsetof(struct cpu, interrupt_
                    sizeof(bool) == 1,
                "step state bytes");
 
-/* True when the fast path must not run: TF, RF, a shadow, a held trap or
- * a waiting ExtINT.  All are rare; two loads and a test per block. */
+/* True when the fast path must not run: TF, RF, a shadow, a held trap, a
+ * waiting ExtINT or an enabled breakpoint.  All are rare; two loads and a
+ * test per block. */
 static inline bool step_needed(const struct cpu *c)
 {
 	uint32_t w;
@@ -44,10 +55,12 @@ static inline bool step_needed(const struct cpu *c)
 	return ((c->rflags & (RF_TF | RF_RF)) | (w & 0xffffffu)) != 0;
 }
 
-/* True when an instruction must run alone (not only an ExtINT waiting). */
+/* True when an instruction must run alone (not only an ExtINT waiting or
+ * breakpoints enabled). */
 static inline bool step_one_needed(const struct cpu *c)
 {
-	return ((c->rflags & (RF_TF | RF_RF)) | c->interrupt_shadow | c->dbg_step) != 0;
+	return ((c->rflags & (RF_TF | RF_RF)) | c->interrupt_shadow |
+	        (c->dbg_step & (uint8_t)~STEP_BP)) != 0;
 }
 
 bool step_take_nmi(struct cpu *c);
