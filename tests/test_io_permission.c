@@ -68,7 +68,7 @@ Test(iop, cpl_at_most_iopl_skips_the_bitmap)
 	EXPECT_EXIT(r, 0, 4, false, 0x3f8, 0xaabbccdd, OUT_DX_EAX_32);
 	pm_teardown();
 	pm_machine(PM_PROT32, 3);
-	tss_set_tr(0x67, 0x89); /* no map base field in the limit: denies all */
+	tss_maps(TSS_LIMIT, TSS_LIMIT); /* map base at the limit: denies all */
 	EXPECT_EXIT(r, IOPL3, 4, false, 0x3f8, 0xaabbccdd, OUT_DX_EAX_32);
 	pm_teardown();
 	pm_machine(PM_LONG64, 3);
