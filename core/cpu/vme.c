@@ -117,7 +117,7 @@ static int redirection_bit(struct cpu *c, unsigned vector, bool *set)
 	uint32_t off = base - 32u + vector / 8u;
 	if (off > c->tr.d.limit)
 		return cpu_gp0(c);
-	uint8_t b;
+	uint8_t b = 0;
 	if (cpu_read_linear(c, (c->tr.d.base + off) & c->la_mask, &b, 1))
 		return EXEC_STOP;
 	*set = (b >> (vector & 7u)) & 1;
@@ -131,18 +131,18 @@ static int redirection_bit(struct cpu *c, unsigned vector, bool *set)
  * IF (IOPL = 3) or VIF (IOPL < 3) and TF cleared, CS:IP from entry n of
  * the 8086 program's interrupt vector table at linear address 0.  That
  * table is the task's own memory, so it is read as the task (CPL 3) reads
- * it, through paging.  A fault leaves the vcpu as it was.
+ * it, through paging.  A fault leaves the registers as they were.
  */
 static int redirect(struct cpu *c, unsigned vector, uint64_t next_rip)
 {
-	uint64_t ent = 0;
-	if (cpu_read_slow(c, (uint64_t)vector * 4, 4, &ent, SEG_NONE))
-		return EXEC_STOP;
 	bool iopl3 = (c->rflags & RF_IOPL) == RF_IOPL;
 	uint16_t flags = iopl3 ? (uint16_t)cpu_get_rflags(c) : virtual_flags(c);
-	uint64_t sp = c->gpr[4].q;
+	uint64_t sp = c->gpr[4].q, ent = 0;
+	/* The pushes, then the vector table, in the pseudocode's order, so
+	 * that a stack fault wins over one on the table. */
 	if (cpu_push(c, 2, flags) || cpu_push(c, 2, c->seg[SEG_CS].sel) ||
-	    cpu_push(c, 2, next_rip & 0xffff)) {
+	    cpu_push(c, 2, next_rip & 0xffff) ||
+	    cpu_read_slow(c, (uint64_t)vector * 4, 4, &ent, SEG_NONE)) {
 		c->gpr[4].q = sp;
 		return EXEC_STOP;
 	}
