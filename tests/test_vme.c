@@ -299,6 +299,18 @@ Test(vme, int_n_redirected_with_iopl3)
 	expect_in_handler(&e);
 }
 
+/* A redirected INT n whose first push leaves the 64 KiB stack segment:
+ * #SS(0) at the INT, SP and CS:IP as they were (SDM INT n, "Virtual-8086
+ * Mode Exceptions"). */
+Test(vme, int_n_redirection_stack_fault)
+{
+	vme_machine(CR4_VME);
+	ivt_entry(0x21);
+	uint64_t r[16] = {[RSP] = 1};
+	struct pm_out o = PM_RUN(r, VM_FLAG | VIF, 0xcd, 0x21);
+	v86_expect_exc(&o, 12, 0, PM_CODE, 1, VM_FLAG | VIF | 2 | RF_BIT);
+}
+
 /* Bit set: method 3 (IOPL < 3) is #GP(0); method 4 (IOPL 3) goes through
  * the protected-mode IDT as without VME (SDM vol. 3 table 20-2). */
 Test(vme, int_n_with_its_bit_set)
