@@ -357,3 +357,15 @@ Test(bp, data_mov_ss_held)
 	expect_db(&o, PM_CODE + 7, 0, PM_SP, DR6_INIT | 1);
 	cr_expect_eq(o.r[RCX], 5);
 }
+
+/* A single-step trap after an iteration of a REP that is not the last
+ * pushes RF = 1 as well (SDM vol. 3 17.3.1.1), EIP still at the REP. */
+Test(bp, single_step_rep_iteration_pushes_rf)
+{
+	pm_machine(PM_PROT32, 0);
+	debug_regs(0, 0, 0, 0, 0);
+	uint64_t r[16] = {[RCX] = 3, [RDI] = PM_DATA};
+	struct pm_out o = PM_RUN(r, TF_BIT, 0xf3, 0xaa);
+	expect_db(&o, PM_CODE, TF_BIT | RF_BIT, PM_SP, DR6_INIT | DR6_BS);
+	cr_expect_eq(o.r[RCX], 2);
+}
