@@ -118,15 +118,16 @@ Test(ac, none_without_eflags_ac)
 	no_check(PM_LONG64, 3, true, 0);
 }
 
-/* POPF sets and clears AC at any CPL (SDM POPF): pushfd; or/and dword
- * [esp], AC; popfd; mov eax, [ebx+1]. */
+/* POPF sets and clears AC at any CPL (SDM POPF): mov eax, [ebx] (ebx =
+ * PM_DATA + 1, not checked yet; its page enters the soft TLB), pushfd;
+ * or/and dword [esp], AC; popfd; mov eax, [ebx] again. */
 Test(ac, popf_turns_it_on_and_off)
 {
 	machine(PM_PROT32, 3, true);
 	uint64_t r[16] = {[RBX] = PM_DATA + 1};
-	struct pm_out o =
-	    PM_RUN(r, 0, 0x9c, 0x81, 0x0c, 0x24, 0x00, 0x00, 0x04, 0x00, 0x9d, 0x8b, 0x03);
-	pm_expect_exc(&o, IDT_AC, 0, PM_CODE + 9, AC_BIT);
+	struct pm_out o = PM_RUN(r, 0, 0x8b, 0x03, 0x9c, 0x81, 0x0c, 0x24, 0x00, 0x00, 0x04, 0x00,
+	                         0x9d, 0x8b, 0x03);
+	pm_expect_exc(&o, IDT_AC, 0, PM_CODE + 11, AC_BIT);
 	o = PM_RUN(r, AC_BIT, 0x9c, 0x81, 0x24, 0x24, 0xff, 0xff, 0xfb, 0xff, 0x9d, 0x8b, 0x03);
 	pm_expect_done(&o);
 }
@@ -211,4 +212,25 @@ Test(ac, descriptor_load_not_checked)
 	struct pm_out o =
 	    PM_RUN(r, AC_BIT, 0x8e, 0xd8, 0x8b, 0x03); /* mov ds, ax; mov eax, [ebx] */
 	pm_expect_done(&o);
+}
+
+/* The guest sets CR0.AM at CPL 0 (AC = 1 does nothing there), then IRETs
+ * to CPL 3 with AC set: mov eax, cr0; or eax, AM; mov cr0, eax; push the
+ * ring-3 SS, ESP, EFLAGS, CS, EIP; iretd; then mov eax, ss:[ebx] with
+ * ebx = PM_DATA + 1 (SS: the return to ring 3 nulls DS, whose DPL is 0). */
+Test(ac, cr0_write_and_iret_to_cpl3)
+{
+	machine(PM_PROT32, 0, false);
+	uint64_t r[16] = {[RBX] = PM_DATA + 1};
+	uint32_t target = (uint32_t)PM_CODE + 31; /* 0x101f, pushed below */
+	struct pm_out o =
+	    PM_RUN(r, AC_BIT, 0x0f, 0x20, 0xc0, 0x0d, 0x00, 0x00, 0x04, 0x00, 0x0f, 0x22, 0xc0,
+	           0x6a, S_DATA32_3 | 3, 0x68, 0x00, 0x80, 0x00, 0x00, 0x68, 0x02, 0x00, 0x04, 0x00,
+	           0x6a, S_CODE32_3 | 3, 0x68, 0x1f, 0x10, 0x00, 0x00, 0xcf, 0x36, 0x8b, 0x03);
+	cr_assert_eq(o.vector, IDT_AC, "vector %d", o.vector);
+	uint32_t want[6] = {
+	    0, target, S_CODE32_3 | 3, 0x40002 | (uint32_t)RF_BIT, (uint32_t)PM_SP, S_DATA32_3 | 3};
+	for (unsigned k = 0; k < 6; k++)
+		cr_expect_eq(pm_get_n(o.frame + 4 * k, 4), want[k], "frame slot %u", k);
+	cr_expect_eq(o.frame + 24, RING0_SP);
 }
