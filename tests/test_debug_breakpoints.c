@@ -369,3 +369,17 @@ Test(bp, single_step_rep_iteration_pushes_rf)
 	expect_db(&o, PM_CODE, TF_BIT | RF_BIT, PM_SP, DR6_INIT | DR6_BS);
 	cr_expect_eq(o.r[RCX], 2);
 }
+
+/* The guest arms a breakpoint with MOV DRn on a page it has just read: mov
+ * eax, [ebx]; mov dr0, ebx; mov dr7, ecx; mov eax, [ebx] traps after the
+ * second read. */
+Test(bp, data_armed_by_mov_dr)
+{
+	pm_machine(PM_PROT32, 0);
+	debug_regs(0, 0, 0, 0, 0);
+	uint64_t r[16] = {[RBX] = PM_DATA, [RCX] = DR7_INIT | bp(0, RW_RW, LEN4)};
+	struct pm_out o =
+	    PM_RUN(r, 0, 0x8b, 0x03, 0x0f, 0x23, 0xc3, 0x0f, 0x23, 0xf9, 0x8b, 0x03, 0x90);
+	expect_db(&o, PM_CODE + 10, 0, PM_SP, DR6_INIT | 1);
+	cr_expect_eq(pm_reg(VM_REG_GUEST_DR7), DR7_INIT | bp(0, RW_RW, LEN4));
+}
