@@ -78,6 +78,14 @@ static bool extint_wakes(struct vm *vm, int vcpu)
 	       (rflags & 0x200) != 0; /* RFLAGS.IF */
 }
 
+static bool nmi_wakes(struct vm *vm, int vcpu)
+{
+	uint64_t blocked = 0;
+	return vm->vcpu[vcpu].nmi_pending &&
+	       vm->ops->getreg(vm->vmi, vcpu, VM_REG_SOFTVMM_NMI_BLOCKED, &blocked) == 0 &&
+	       !blocked;
+}
+
 /*
  * An exit vm_run makes itself, with no payload and inst_length 0: BOGUS
  * (bhyve's vm_exit_astpending) or MTRAP.
@@ -141,8 +149,10 @@ int vm_run(struct vm *vm, struct vm_run *vmrun)
 			break;
 		}
 		/* An NMI wakes a halted vcpu as an ExtINT with IF = 1 does (SDM
-		 * vol. 2 HLT). */
-		if (v->hlt_state && (v->nmi_pending || extint_wakes(vm, id)))
+		 * vol. 2 HLT), unless NMIs are blocked (an NMI handler halted
+		 * before its IRET): then it waits, as the processor holds it
+		 * (SDM vol. 3 6.7.1). */
+		if (v->hlt_state && (nmi_wakes(vm, id) || extint_wakes(vm, id)))
 			v->hlt_state = false;
 		if (v->hlt_state) {
 			/*

@@ -135,7 +135,8 @@ bool vm_mem_allocated(struct vm *vm, vm_paddr_t gpa)
 /* The seed's registers and the later ones numbered after VM_REG_LAST. */
 static bool reg_valid(int reg)
 {
-	return (reg >= 0 && reg < VM_REG_LAST) || (reg > VM_REG_LAST && reg < VM_REG_EXT_LAST);
+	return (reg >= 0 && reg < VM_REG_LAST) || (reg > VM_REG_LAST && reg < VM_REG_EXT_LAST) ||
+	       reg == VM_REG_SOFTVMM_NMI_BLOCKED;
 }
 
 int vm_get_register(struct vm *vm, int vcpu, int reg, uint64_t *retval)

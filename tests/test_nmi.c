@@ -212,3 +212,62 @@ Test(nmi, wakes_a_halted_vcpu)
 	expect_out(&e, H_NMI, PORT_EXC + IDT_NMI);
 	expect_frame32(PM_CODE + 1, 2);
 }
+
+/* VM_REG_SOFTVMM_NMI_BLOCKED: 1 from the NMI's delivery until its IRET.
+ * An NMI handler that halts with a second NMI pending stays halted (the
+ * processor holds the NMI while NMIs are blocked, SDM vol. 3 6.7.1):
+ * BOGUS again, the NMI still pending.  Clearing the register, as a
+ * snapshot restore might, lets the NMI wake the vcpu; its frame's EIP is
+ * after the HLT. */
+Test(nmi, halted_handler_stays_halted_while_nmis_are_blocked)
+{
+	pm_machine(PM_PROT32, 0);
+	const uint64_t h = 0x2800;
+	pm_put64(PM_IDT + 8 * IDT_NMI,
+	         (h & 0xffff) | (uint64_t)S_CODE32 << 16 | (uint64_t)0x8e00 << 32);
+	static const uint8_t handler[] = {0xe6, 0x90, 0xf4, 0xe6, 0x91, 0xcf};
+	pm_put(h, handler, sizeof(handler));
+	CODE(0x90, 0xe6, 0x80);
+	pm_set_reg(VM_REG_GUEST_RFLAGS, 2);
+	pm_set_reg(VM_REG_GUEST_RSP, PM_SP);
+	cr_expect_eq(pm_reg(VM_REG_SOFTVMM_NMI_BLOCKED), 0);
+	cr_assert_eq(vm_inject_nmi(pm.vm, 0), 0);
+	struct vm_exit e = run_at(PM_CODE);
+	expect_out(&e, h, 0x90);
+	cr_expect_eq(pm_reg(VM_REG_SOFTVMM_NMI_BLOCKED), 1);
+	e = run_at(h + 2);
+	cr_assert_eq(e.exitcode, VM_EXITCODE_BOGUS, "exit %d", e.exitcode);
+	cr_expect_eq(e.rip, h + 3);
+	cr_assert_eq(vm_inject_nmi(pm.vm, 0), 0);
+	e = run_at(h + 3);
+	cr_assert_eq(e.exitcode, VM_EXITCODE_BOGUS, "blocked NMI woke the vcpu: exit %d",
+	             e.exitcode);
+	cr_expect_eq(e.rip, h + 3);
+	cr_expect_eq(vm_nmi_pending(pm.vm, 0), 1);
+	cr_expect_eq(vm_set_register(pm.vm, 0, VM_REG_SOFTVMM_NMI_BLOCKED, 2), EINVAL);
+	pm_set_reg(VM_REG_SOFTVMM_NMI_BLOCKED, 0);
+	e = run_at(h + 3);
+	expect_out(&e, h, 0x90);
+	cr_expect_eq(vm_nmi_pending(pm.vm, 0), 0);
+	uint32_t got[3];
+	pm_get(pm_reg(VM_REG_GUEST_RSP), got, sizeof(got));
+	cr_expect_eq(got[0], h + 3, "frame EIP %#x", got[0]);
+}
+
+/* The register follows IRET: 0 once the handler returns. */
+Test(nmi, blocked_register_clears_at_iret)
+{
+	pm_machine(PM_PROT32, 0);
+	const uint64_t h = 0x2800;
+	pm_put64(PM_IDT + 8 * IDT_NMI,
+	         (h & 0xffff) | (uint64_t)S_CODE32 << 16 | (uint64_t)0x8e00 << 32);
+	static const uint8_t handler[] = {0xcf};
+	pm_put(h, handler, sizeof(handler));
+	CODE(0x90, 0xe6, 0x80);
+	pm_set_reg(VM_REG_GUEST_RFLAGS, 2);
+	pm_set_reg(VM_REG_GUEST_RSP, PM_SP);
+	cr_assert_eq(vm_inject_nmi(pm.vm, 0), 0);
+	struct vm_exit e = run_at(PM_CODE);
+	expect_out(&e, PM_CODE + 1, PORT_DONE);
+	cr_expect_eq(pm_reg(VM_REG_SOFTVMM_NMI_BLOCKED), 0);
+}

@@ -177,6 +177,9 @@ static inline int cpu_getreg(struct cpu *c, int reg, uint64_t *val)
 	case VM_REG_GUEST_DR6:
 		*val = c->dr[6];
 		return 0;
+	case VM_REG_SOFTVMM_NMI_BLOCKED:
+		*val = (c->dbg_step & STEP_NMI_BLOCKED) != 0;
+		return 0;
 	default:
 		return EINVAL; /* IDTR/GDTR have no selector: use vm_get_seg_desc */
 	}
@@ -227,6 +230,14 @@ static int soft_setreg(void *vmi, int vcpu, int reg, uint64_t val)
 		break;
 	case VM_REG_GUEST_CR2:
 		c->cr2 = val;
+		return 0;
+	case VM_REG_SOFTVMM_NMI_BLOCKED:
+		if (val > 1)
+			return EINVAL;
+		if (val)
+			c->dbg_step |= STEP_NMI_BLOCKED;
+		else
+			c->dbg_step &= (uint8_t)~STEP_NMI_BLOCKED;
 		return 0;
 	case VM_REG_GUEST_INTR_SHADOW:
 		/* bhyve's vmx_modify_intr_shadow: the shadow can be cleared,

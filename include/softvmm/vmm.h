@@ -124,6 +124,17 @@ enum vm_reg_name_ext {
 	VM_REG_EXT_LAST
 };
 
+/*
+ * softvmm's own registers, which bhyve does not have, numbered far from
+ * bhyve's so that its later additions keep their values.
+ * VM_REG_SOFTVMM_NMI_BLOCKED: 1 from an NMI's delivery until the next
+ * IRET (SDM vol. 3 6.7.1), when a further NMI waits.  It is part of the
+ * vcpu state a snapshot must carry; writable with 0 or 1.
+ */
+enum vm_reg_name_softvmm {
+	VM_REG_SOFTVMM_NMI_BLOCKED = 0x1000,
+};
+
 enum x2apic_state { X2APIC_DISABLED, X2APIC_ENABLED, X2APIC_STATE_LAST };
 
 /* Layout of an event's "intinfo" word (bits 7:0 vector, 10:8 type, 11
