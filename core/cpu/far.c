@@ -74,10 +74,12 @@ int far_tss_stack(struct cpu *c, unsigned dpl, unsigned ist, unsigned ext, uint1
 		return cpu_read_linear(c, base + slot, sp, 8) ? EXEC_STOP : 0;
 	}
 	if ((c->tr.d.access & 0x8) == 0) {
-		/* 16-bit TSS: SP at dpl*4 + 2, SS after it (SDM vol. 3 figure 8-12). */
+		/* 16-bit TSS: SP at dpl*4 + 2, SS after it (SDM vol. 3 figure 8-12).
+		 * The limit check takes one byte past SS, as the CALL and INT n
+		 * pseudocode both say ("TSSstackAddress + 4 > TSS limit"). */
 		uint32_t slot = dpl * 4 + 2;
 		uint16_t v[2];
-		if (slot + 3 > limit)
+		if (slot + 4 > limit)
 			return cpu_raise(c, IDT_TS, true, err);
 		if (cpu_read_linear(c, base + slot, v, 4))
 			return EXEC_STOP;
@@ -85,7 +87,9 @@ int far_tss_stack(struct cpu *c, unsigned dpl, unsigned ist, unsigned ext, uint1
 		*ss = v[1];
 		return 0;
 	}
-	/* 32-bit TSS: ESP at dpl*8 + 4, SS at dpl*8 + 8 (SDM vol. 3 figure 8-2). */
+	/* 32-bit TSS: ESP at dpl*8 + 4, SS at dpl*8 + 8 (SDM vol. 3 figure 8-2);
+	 * the whole doubleword holding SS must be within the limit (CALL, INT n:
+	 * "TSSstackAddress + 7 > TSS limit"). */
 	uint32_t slot = dpl * 8 + 4, esp;
 	if (slot + 7 > limit)
 		return cpu_raise(c, IDT_TS, true, err);
