@@ -4,7 +4,7 @@
  * string I/O share: register write-back, address-size masks, the #AC and
  * canonical checks, segmented address calculation, and the fetch of the
  * faulting instruction.  Decode is in vie_decode.c, emulation in
- * vie_emulate.c.
+ * vie_emulate.c and the files it dispatches to.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -210,6 +210,7 @@ void vie_init(struct vie *vie)
 	/* VM_REG_LAST says "no register": an operand may have neither. */
 	vie->base_register = VM_REG_LAST;
 	vie->index_register = VM_REG_LAST;
+	vie->segment_register = VM_REG_LAST;
 }
 
 int vmm_fetch_instruction(struct vm *vm, int cpuid, struct vm_guest_paging *guest_paging,

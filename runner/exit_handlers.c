@@ -95,6 +95,9 @@ static enum vmexit_action vmexit_inst_emul(struct runner_state *rs, struct vm_ex
 		        gpa, vme->rip, strerror(err));
 		return end_run(rs, RUNNER_EXIT_SOFTWARE);
 	}
+	/* A REP MOVS/STOS with count left runs again (bhyve's vm_restart_instruction). */
+	if (vme->u.inst_emul.vie.restart)
+		return VMEXIT_RESTART;
 	return exception_pending(rs) ? VMEXIT_RESTART : VMEXIT_CONTINUE;
 }
 

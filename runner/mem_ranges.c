@@ -39,26 +39,38 @@ const struct mem_range *mem_range_lookup(const struct mem_range_table *t, uint64
 	return NULL;
 }
 
-/* The mem_region_read_t / mem_region_write_t adapters: 'arg' is the range. */
+/*
+ * The mem_region_read_t / mem_region_write_t adapters: 'arg' is the table.
+ * bhyverun's mem.c hands every access of one emulation to the range that
+ * holds the exit's gpa; here each access goes to the range holding its own
+ * gpa, which differs only for a MOVS between two devices (its source and
+ * destination gpas, bhyve's emulate_movs).  A gpa no range holds is ESRCH.
+ */
+static int range_access(const struct mem_range_table *t, struct vm *vm, int vcpu, int dir,
+                        uint64_t gpa, int size, uint64_t *val)
+{
+	const struct mem_range *r = mem_range_lookup(t, gpa);
+	if (r == NULL)
+		return ESRCH;
+	return r->handler(vm, vcpu, dir, gpa, size, val, r->arg1, r->arg2);
+}
+
 static int range_read(void *vm, int vcpu, uint64_t gpa, uint64_t *rval, int rsize, void *arg)
 {
-	const struct mem_range *r = arg;
-	return r->handler(vm, vcpu, MEM_F_READ, gpa, rsize, rval, r->arg1, r->arg2);
+	return range_access(arg, vm, vcpu, MEM_F_READ, gpa, rsize, rval);
 }
 
 static int range_write(void *vm, int vcpu, uint64_t gpa, uint64_t wval, int wsize, void *arg)
 {
-	const struct mem_range *r = arg;
-	return r->handler(vm, vcpu, MEM_F_WRITE, gpa, wsize, &wval, r->arg1, r->arg2);
+	return range_access(arg, vm, vcpu, MEM_F_WRITE, gpa, wsize, &wval);
 }
 
 int mem_range_emulate(const struct mem_range_table *t, struct vm *vm, int vcpu, uint64_t gpa,
                       struct vie *vie, struct vm_guest_paging *paging)
 {
-	const struct mem_range *r = mem_range_lookup(t, gpa);
-	if (r == NULL)
+	if (mem_range_lookup(t, gpa) == NULL)
 		return ESRCH;
-	/* The callbacks take a non-const arg; they only read the range. */
+	/* The callbacks take a non-const arg; they only read the table. */
 	return vmm_emulate_instruction(vm, vcpu, gpa, vie, paging, range_read, range_write,
-	                               (void *)r);
+	                               (void *)t);
 }

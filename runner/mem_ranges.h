@@ -48,8 +48,12 @@ const struct mem_range *mem_range_lookup(const struct mem_range_table *t, uint64
 
 /*
  * Emulate the decoded instruction of an INST_EMUL exit against the range
- * holding 'gpa' (bhyverun's mem.c:emulate_mem).  Returns 0, ESRCH when no
- * range holds 'gpa', or the error of vmm_emulate_instruction.
+ * holding 'gpa' (bhyverun's mem.c:emulate_mem), each device access going to
+ * the range that holds its gpa.  Returns 0, ESRCH when no range holds 'gpa'
+ * (or the other gpa of a MOVS between two MMIO addresses), or the error of
+ * vmm_emulate_instruction.  When it returns 0 with vie->restart set (a REP
+ * MOVS/STOS with count left) the instruction must run again: resume at the
+ * exit's rip.
  */
 int mem_range_emulate(const struct mem_range_table *t, struct vm *vm, int vcpu, uint64_t gpa,
                       struct vie *vie, struct vm_guest_paging *paging);

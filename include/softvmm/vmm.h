@@ -226,8 +226,13 @@ struct vie {
 	uint8_t imm_bytes;
 
 	uint8_t scale;
-	int base_register;  /* VM_REG_GUEST_xyz */
-	int index_register; /* VM_REG_GUEST_xyz */
+	/* Prefixes of current bhyve's decoder, kept in what is padding in 10.1.0's layout. */
+	uint8_t segment_override : 1, repz_present : 1, repnz_present : 1, vex_present : 1,
+	    vex_l : 1, restart : 1; /* restart: softvmm, see vmm_instruction_emul.h */
+	uint8_t vex_reg : 4, vex_pp : 2;
+	int base_register;    /* VM_REG_GUEST_xyz */
+	int index_register;   /* VM_REG_GUEST_xyz */
+	int segment_register; /* VM_REG_GUEST_xyz of a segment override, else VM_REG_LAST */
 
 	int64_t displacement; /* optional addr displacement */
 	int64_t immediate;    /* optional immediate operand */

@@ -20,8 +20,10 @@ extern "C" {
 
 /*
  * softvmm extension: the values of struct vie_op's op_type and op_flags.
- * bhyve keeps them private to its .c file; the numbers are the same as
- * 10.1.0's so that a vie copied out of an exit reads identically.
+ * bhyve keeps them private to its .c file; the numbers up to
+ * VIE_OP_TYPE_BEXTR are current FreeBSD's, so that a vie copied out of an
+ * exit reads as bhyve's would.  The types after it are softvmm's own, for
+ * the forms bhyve does not emulate (docs/exits.md lists what is accepted).
  */
 enum vie_op_type {
 	VIE_OP_TYPE_NONE = 0,
@@ -34,19 +36,37 @@ enum vie_op_type {
 	VIE_OP_TYPE_TWO_BYTE,
 	VIE_OP_TYPE_PUSH,
 	VIE_OP_TYPE_CMP,
+	VIE_OP_TYPE_POP,
+	VIE_OP_TYPE_MOVS,
+	VIE_OP_TYPE_GROUP1,
+	VIE_OP_TYPE_STOS,
+	VIE_OP_TYPE_BITTEST,
+	VIE_OP_TYPE_TWOB_GRP15,
+	VIE_OP_TYPE_ADD,
+	VIE_OP_TYPE_TEST,
+	VIE_OP_TYPE_BEXTR,
+	VIE_OP_TYPE_XOR, /* softvmm from here on */
+	VIE_OP_TYPE_ADC,
+	VIE_OP_TYPE_SBB,
+	VIE_OP_TYPE_XCHG,
 	VIE_OP_TYPE_LAST
 };
 
-#define VIE_OP_F_IMM      (1 << 0) /* 16- or 32-bit immediate, by operand size */
-#define VIE_OP_F_IMM8     (1 << 1) /* 8-bit immediate */
-#define VIE_OP_F_MOFFSET  (1 << 2) /* memory offset of address-size bytes */
-#define VIE_OP_F_NO_MODRM (1 << 3) /* no ModRM byte follows the opcode */
+#define VIE_OP_F_IMM                 (1 << 0) /* 16- or 32-bit immediate, by operand size */
+#define VIE_OP_F_IMM8                (1 << 1) /* 8-bit immediate */
+#define VIE_OP_F_MOFFSET             (1 << 2) /* memory offset of address-size bytes */
+#define VIE_OP_F_NO_MODRM            (1 << 3) /* no ModRM byte follows the opcode */
+#define VIE_OP_F_NO_GLA_VERIFICATION (1 << 4) /* the exit's gla is not the operand's */
+#define VIE_OP_F_BYTE                (1 << 8) /* softvmm: 8-bit operands */
 
 /*
  * Device callbacks: read or write 'rsize'/'wsize' (1, 2, 4 or 8) bytes at
  * 'gpa'.  Return 0 or an errno value, which vmm_emulate_instruction returns.
- * As in bhyve, a written value may carry bits above 'wsize' bytes (an
- * immediate is passed sign-extended): a device must use only the low bytes.
+ * In bhyve a written value may carry bits above 'wsize' bytes (an immediate
+ * passed sign-extended), so a device must use only the low bytes; softvmm
+ * always passes the value masked to 'wsize'.  'gpa' is the exit's gpa,
+ * except for a MOVS between two MMIO addresses, which reads the source's
+ * gpa and writes the destination's (bhyve's emulate_movs).
  */
 typedef int (*mem_region_read_t)(void *vm, int cpuid, uint64_t gpa, uint64_t *rval, int rsize,
                                  void *arg);
@@ -55,11 +75,21 @@ typedef int (*mem_region_write_t)(void *vm, int cpuid, uint64_t gpa, uint64_t wv
 
 /*
  * Emulate the decoded 'vie' against the device behind 'gpa' (reached only
- * through 'mrr'/'mrw' with 'mrarg') and the vcpu's registers.  'vm' is a
- * struct vm *.  Returns 0 when the instruction completed or a fault was
- * injected (PUSH), EINVAL for a vie that was not decoded or an opcode
- * extension that is not emulated, EFAULT when the stack of a PUSH is not
- * guest RAM, or the error of a callback or register access.
+ * through 'mrr'/'mrw' with 'mrarg') and the vcpu's registers, as current
+ * bhyve's vmm_emulate_instruction.  'vm' is a struct vm *.  Returns 0 when
+ * the instruction completed or a fault was injected into the guest (the
+ * vm_inject_* helpers then restart the instruction), EINVAL for a vie that
+ * was not decoded, EFAULT when guest memory the instruction needs besides
+ * the device (a PUSH/POP stack, the RAM side of a MOVS) is not guest RAM,
+ * or the error of a callback or register access.
+ *
+ * REP MOVS and REP STOS do one iteration per call, as bhyve's
+ * emulate_movs/emulate_stos: RSI/RDI and RCX are updated at the address
+ * size, and while the count is not 0 the emulation sets vie->restart
+ * (bhyve calls vm_restart_instruction, which this API, where the caller
+ * supplies the rip, cannot do): the caller must then resume at the exit's
+ * rip instead of rip + inst_length, and the next iteration that touches
+ * MMIO exits again.
  */
 int vmm_emulate_instruction(void *vm, int cpuid, uint64_t gpa, struct vie *vie,
                             struct vm_guest_paging *paging, mem_region_read_t mrr,
