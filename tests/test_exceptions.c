@@ -160,6 +160,7 @@ struct exc_case {
 	uint64_t rax, rbp;         /* registers the code uses */
 	struct code c16, c32, c64; /* 16-bit code (real, prot16, v86), 32-bit, 64-bit */
 	unsigned skip;             /* machines (1 << M_*) where the case does not apply */
+	uint64_t cr0;              /* CR0 bits set before the run */
 };
 
 #define NO_CODE                                                                                    \
@@ -182,39 +183,46 @@ static int64_t case_err(const struct exc_case *k, enum mach m)
 static const struct exc_case cases[] = {
     /* #DE: DIV CL with CL = 0 (SDM vol. 2 DIV), a fault. */
     {"DE", IDT_DE, -1, true, 0, 0, 0, C(0xb1, 0x00, 0xf6, 0xf1), C(0xb1, 0x00, 0xf6, 0xf1),
-     C(0xb1, 0x00, 0xf6, 0xf1), 0},
+     C(0xb1, 0x00, 0xf6, 0xf1), 0, 0},
     /* #DB: the single-step trap after a NOP (SDM vol. 3 17.3.1.4): TF in
      * the image, RF clear. */
-    {"DB", IDT_DB, -1, false, 0x100, 0, 0, C(0x90), C(0x90), C(0x90), 0},
+    {"DB", IDT_DB, -1, false, 0x100, 0, 0, C(0x90), C(0x90), C(0x90), 0, 0},
     /* #BP: INT3, a trap (after the instruction). */
-    {"BP", IDT_BP, -1, false, 0, 0, 0, C(0xcc), C(0xcc), C(0xcc), 0},
+    {"BP", IDT_BP, -1, false, 0, 0, 0, C(0xcc), C(0xcc), C(0xcc), 0, 0},
     /* #OF: INTO with OF = 1; #UD in 64-bit mode (below). */
-    {"OF", IDT_OF, -1, false, 0x800, 0, 0, C(0xce), C(0xce), NO_CODE,
-     1u << M_LONG | 1u << M_LONG_3},
+    {"OF", IDT_OF, -1, false, 0x800, 0, 0, C(0xce), C(0xce), NO_CODE, 1u << M_LONG | 1u << M_LONG_3,
+     0},
     /* #BR: BOUND with the index 0x30 above [0x10, 0x20] at 0x7000, a fault;
      * no BOUND in 64-bit mode. */
     {"BR", IDT_BR, -1, true, 0, 0x30, 0, C(0x62, 0x06, 0x00, 0x70),
-     C(0x62, 0x05, 0x00, 0x70, 0x00, 0x00), NO_CODE, 1u << M_LONG | 1u << M_LONG_3},
+     C(0x62, 0x05, 0x00, 0x70, 0x00, 0x00), NO_CODE, 1u << M_LONG | 1u << M_LONG_3, 0},
     /* #UD: UD2, a fault; and INTO in 64-bit mode. */
-    {"UD", IDT_UD, -1, true, 0, 0, 0, C(0x0f, 0x0b), C(0x0f, 0x0b), C(0x0f, 0x0b), 0},
+    {"UD", IDT_UD, -1, true, 0, 0, 0, C(0x0f, 0x0b), C(0x0f, 0x0b), C(0x0f, 0x0b), 0, 0},
     {"UD-into64", IDT_UD, -1, true, 0x800, 0, 0, NO_CODE, NO_CODE, C(0xce),
-     ~(1u << M_LONG | 1u << M_LONG_3)},
+     ~(1u << M_LONG | 1u << M_LONG_3), 0},
     /* #GP: a word read at offset FFFFH of a 64 KiB segment (real, v86,
      * prot16: #GP(0), no error code in the IVT frame), MOV DS with a
      * selector past the GDT limit (#GP(selector)). */
     {"GP", IDT_GP, -2, true, 0, 0x100, 0, C(0x8b, 0x06, 0xff, 0xff), C(0x8e, 0xd8), C(0x8e, 0xd8),
-     0},
+     0, 0},
     /* #NP: MOV DS with a not-present DPL-3 data descriptor: #NP(selector). */
     {"NP", IDT_NP, S_FREE, true, 0, S_FREE, 0, C(0x8e, 0xd8), C(0x8e, 0xd8), C(0x8e, 0xd8),
-     1u << M_REAL | 1u << M_V86},
+     1u << M_REAL | 1u << M_V86, 0},
     /* #SS(0): MOV AX, [EBP] past SS's 64 KiB limit (prot16); a
      * non-canonical stack reference (64-bit mode). */
     {"SS", IDT_SS, 0, true, 0, 0, 0x10000, C(0x67, 0x8b, 0x45, 0x00), NO_CODE,
      C(0x48, 0xbd, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x8b, 0x45, 0x00),
-     ~(1u << M_PROT16 | 1u << M_LONG | 1u << M_LONG_3)},
+     ~(1u << M_PROT16 | 1u << M_LONG | 1u << M_LONG_3), 0},
     /* INT n: vector 30 through a DPL-3 gate, a software interrupt: RIP after
      * it, RF clear. */
-    {"INT30", 30, -1, false, 0, 0, 0, C(0xcd, 0x1e), C(0xcd, 0x1e), C(0xcd, 0x1e), 0},
+    {"INT30", 30, -1, false, 0, 0, 0, C(0xcd, 0x1e), C(0xcd, 0x1e), C(0xcd, 0x1e), 0, 0},
+    /* #NM: WAIT with CR0.MP and CR0.TS (SDM vol. 2 WAIT), a fault. */
+    {"NM", IDT_NM, -1, true, 0, 0, 0, C(0x9b), C(0x9b), C(0x9b), 0, 0xa},
+    /* #AC(0): a word or doubleword read at 0x7001 at CPL 3 with CR0.AM and
+     * EFLAGS.AC (SDM vol. 3 6.15), a fault; CPL 3 machines only. */
+    {"AC", IDT_AC, 0, true, 0x40000, 0, 0, C(0x8b, 0x06, 0x01, 0x70),
+     C(0x8b, 0x05, 0x01, 0x70, 0x00, 0x00), C(0x8b, 0x04, 0x25, 0x01, 0x70, 0x00, 0x00),
+     ~(1u << M_PROT32_3 | 1u << M_COMPAT_3 | 1u << M_LONG_3 | 1u << M_V86), 0x40000},
 };
 
 static struct code case_code(const struct exc_case *k, enum mach m)
@@ -244,6 +252,8 @@ static unsigned run_table_in(enum mach m)
 		pm_gdt(S_FREE, pm_desc(0, 0xfffff, 0x72, 0xc)); /* not present, DPL 3 */
 		uint32_t bounds[2] = {0x10, 0x20};
 		pm_put(0x7000, bounds, 8);
+		if (k->cr0)
+			pm_set_reg(VM_REG_GUEST_CR0, pm_reg(VM_REG_GUEST_CR0) | k->cr0);
 		uint64_t r[16] = {[RAX] = k->rax, [RBP] = k->rbp};
 		uint64_t flags = mach_flags(k->flags);
 		struct pm_out o = pm_run(code.b, code.n, r, flags);
@@ -267,47 +277,47 @@ static unsigned run_table_in(enum mach m)
 
 Test(exc, every_vector_real_mode)
 {
-	cr_expect_eq(run_table_in(M_REAL), 8);
+	cr_expect_eq(run_table_in(M_REAL), 9);
 }
 
 Test(exc, every_vector_prot16)
 {
-	cr_expect_eq(run_table_in(M_PROT16), 10);
+	cr_expect_eq(run_table_in(M_PROT16), 11);
 }
 
 Test(exc, every_vector_prot32)
 {
-	cr_expect_eq(run_table_in(M_PROT32), 9);
+	cr_expect_eq(run_table_in(M_PROT32), 10);
 }
 
 Test(exc, every_vector_prot32_from_cpl3)
 {
-	cr_expect_eq(run_table_in(M_PROT32_3), 9);
+	cr_expect_eq(run_table_in(M_PROT32_3), 11);
 }
 
 Test(exc, every_vector_compat32)
 {
-	cr_expect_eq(run_table_in(M_COMPAT), 9);
+	cr_expect_eq(run_table_in(M_COMPAT), 10);
 }
 
 Test(exc, every_vector_compat32_from_cpl3)
 {
-	cr_expect_eq(run_table_in(M_COMPAT_3), 9);
+	cr_expect_eq(run_table_in(M_COMPAT_3), 11);
 }
 
 Test(exc, every_vector_long64)
 {
-	cr_expect_eq(run_table_in(M_LONG), 9);
+	cr_expect_eq(run_table_in(M_LONG), 10);
 }
 
 Test(exc, every_vector_long64_from_cpl3)
 {
-	cr_expect_eq(run_table_in(M_LONG_3), 9);
+	cr_expect_eq(run_table_in(M_LONG_3), 11);
 }
 
 Test(exc, every_vector_from_virtual_8086_mode)
 {
-	cr_expect_eq(run_table_in(M_V86), 8);
+	cr_expect_eq(run_table_in(M_V86), 10);
 }
 
 /* INT n in virtual-8086 mode with IOPL < 3 is #GP(0) at the INT, no event
