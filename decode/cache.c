@@ -1,5 +1,6 @@
 /* The decode cache (see cache.h). */
 #include "decode/cache.h"
+#include "decode/memo.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 struct code_cache {
 	struct vm_mem *mem;
+	struct decode_memo memo;
 	struct block *hash[HASH_BUCKETS];
 	struct block **page_heads[VM_MAX_MEMSEGS]; /* per RAM page: its blocks */
 	uint8_t *arena;
@@ -61,6 +63,11 @@ void code_cache_attach(struct code_cache *cc, struct tlb *tlb, void *jcache, uns
 	cc->vcpus[cc->nvcpus].jcache = jcache;
 	cc->vcpus[cc->nvcpus].jcache_bytes = jcache_bytes;
 	cc->nvcpus++;
+}
+
+struct decode_memo *code_cache_memo(struct code_cache *cc)
+{
+	return &cc->memo;
 }
 
 struct block *code_cache_lookup(struct code_cache *cc, uint64_t gpa, uint32_t mode)

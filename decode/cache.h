@@ -34,12 +34,16 @@ struct block {
 };
 
 struct code_cache;
+struct decode_memo;
 
 struct code_cache *code_cache_new(struct vm_mem *mem);
 void code_cache_free(struct code_cache *cc);
 /* Each vcpu's TLB and jump cache, so the cache can revoke write tags and
  * clear stale jump-cache entries. */
 void code_cache_attach(struct code_cache *cc, struct tlb *tlb, void *jcache, unsigned jcache_bytes);
+
+/* The VM's decode memo (decode/memo.h). */
+struct decode_memo *code_cache_memo(struct code_cache *cc);
 
 struct block *code_cache_lookup(struct code_cache *cc, uint64_t gpa, uint32_t mode);
 /* Space for a block of n records; may flush the whole cache first. */

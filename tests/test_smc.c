@@ -140,3 +140,29 @@ Test(smc, straddling_instruction_changed_on_its_second_page)
 	cr_expect_eq(o.r[RAX], 0x77332211, "second run: %#" PRIx64, o.r[RAX]);
 	pm_teardown();
 }
+
+/* An instruction changed only in its fifth byte, run before and after:
+ * a record kept for the old bytes (exec.c's decode memo, indexed by the
+ * first four) must not be taken for the new.  The function at 0x20000 is
+ * MOV EAX, 0x44332211; RET. */
+Test(smc, instruction_changed_past_its_fourth_byte)
+{
+	uint64_t r[16] = {0};
+	pm_machine(PM_LONG64, 0);
+	static const uint8_t fn[] = {0xb8, 0x11, 0x22, 0x33, 0x44, 0xc3};
+	pm_put(0x20000, fn, sizeof(fn));
+	int32_t d1 = (int32_t)(0x20000 - (PM_CODE + 5)), d2 = (int32_t)(0x20000 - (PM_CODE + 20));
+	uint8_t code[20] = {0xe8};
+	memcpy(code + 1, &d1, 4);
+	code[5] = 0x89; /* mov ebx, eax */
+	code[6] = 0xc3;
+	static const uint8_t patch[] = {0xc6, 0x04, 0x25, 0x04, 0x00, 0x02, 0x00, 0x77};
+	memcpy(code + 7, patch, sizeof(patch)); /* mov byte [0x20004], 0x77 */
+	code[15] = 0xe8;
+	memcpy(code + 16, &d2, 4);
+	struct pm_out o = pm_run(code, sizeof(code), r, 0);
+	pm_expect_done(&o);
+	cr_expect_eq(o.r[RBX], 0x44332211, "first run: %#" PRIx64, o.r[RBX]);
+	cr_expect_eq(o.r[RAX], 0x77332211, "second run: %#" PRIx64, o.r[RAX]);
+	pm_teardown();
+}

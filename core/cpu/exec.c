@@ -12,6 +12,7 @@
 #include "core/cpu/lower.h"
 #include "core/cpu/step.h"
 #include "decode/cache.h"
+#include "decode/memo.h"
 
 static const ZydisMachineMode zydis_mode[MODE_COUNT] = {
     [MODE_REAL16] = ZYDIS_MACHINE_MODE_REAL_16,
@@ -42,6 +43,15 @@ static void decode_one(struct cpu *c, const uint8_t *buf, size_t avail, struct i
                        bool *ends, ZyanStatus *st, int64_t *rel)
 {
 	*rel = INT64_MIN;
+	struct decode_memo *memo = code_cache_memo(c->cc);
+	const struct memo_entry *m = memo_find(memo, buf, avail, c->mode);
+	if (m) {
+		*rec = m->rec;
+		*ends = m->ends;
+		*rel = m->rel;
+		*st = ZYAN_STATUS_SUCCESS;
+		return;
+	}
 	ZydisDecoder dec;
 	lower_decoder_init(&dec, zydis_mode[c->mode], zydis_stack[c->mode]);
 	ZydisDecodedInstruction zi;
@@ -54,6 +64,7 @@ static void decode_one(struct cpu *c, const uint8_t *buf, size_t avail, struct i
 		    zi.meta.branch_type != ZYDIS_BRANCH_TYPE_NONE && zi.operand_count_visible > 0 &&
 		    ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
 			*rel = ops[0].imm.value.s;
+		memo_store(memo, buf, avail, c->mode, rec, *ends, *rel);
 		return;
 	}
 	memset(rec, 0, sizeof(*rec));
