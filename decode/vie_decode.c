@@ -217,13 +217,20 @@ static int segment_prefix(uint8_t byte)
 	}
 }
 
+/* In 64-bit mode only FS and GS overrides count (SDM vol. 1 3.3.7.1). */
+static bool ignored_in_64bit_mode(int seg)
+{
+	return seg != VM_REG_GUEST_FS && seg != VM_REG_GUEST_GS;
+}
+
 /*
  * Legacy prefixes in any number and order, as bhyve's decode_prefixes: the
- * size overrides, REP/REPNE and segment overrides (the last of a kind
- * wins, as on hardware).  LOCK is not a prefix here: it is looked up as an
- * opcode, is not found, and the decode fails, as in bhyve.
+ * size overrides, REP/REPNE and segment overrides (the last one wins, as on
+ * the processor; in 64-bit mode a CS, DS, ES or SS override after FS or GS
+ * is ignored, where bhyve would take it).  LOCK is not a prefix here: it is
+ * looked up as an opcode, is not found, and the decode fails, as in bhyve.
  */
-static void decode_legacy_prefixes(struct vie *vie)
+static void decode_legacy_prefixes(struct vie *vie, enum vm_cpu_mode cpu_mode)
 {
 	uint8_t byte;
 	int seg;
@@ -238,8 +245,12 @@ static void decode_legacy_prefixes(struct vie *vie)
 		} else if (byte == PREFIX_REPNE) {
 			vie->repnz_present = 1;
 		} else if ((seg = segment_prefix(byte)) >= 0) {
-			vie->segment_override = 1;
-			vie->segment_register = seg;
+			if (!(cpu_mode == CPU_MODE_64BIT && vie->segment_override &&
+			      !ignored_in_64bit_mode(vie->segment_register) &&
+			      ignored_in_64bit_mode(seg))) {
+				vie->segment_override = 1;
+				vie->segment_register = seg;
+			}
 		} else {
 			break;
 		}
@@ -533,7 +544,7 @@ int vmm_decode_instruction(struct vm *vm, int cpuid, uint64_t gla, enum vm_cpu_m
 	const struct vie_opcode *op;
 	int vex;
 
-	decode_legacy_prefixes(vie);
+	decode_legacy_prefixes(vie, cpu_mode);
 	decode_rex(vie, cpu_mode);
 	vex = decode_vex(vie, cpu_mode);
 	if (vex < 0)

@@ -103,9 +103,13 @@ int vie_mem_size(const struct vie *vie, enum vm_cpu_mode cpu_mode)
 	switch (vie->op.op_type) {
 	case VIE_OP_TYPE_PUSH:
 	case VIE_OP_TYPE_POP:
-		/* 64-bit mode: 8 bytes, or 2 with 0x66; never 4 (SDM vol. 1 6.2.5). */
+		/*
+		 * 64-bit mode: 8 bytes, or 2 with 0x66 and no REX.W; never 4 (SDM
+		 * vol. 1 6.2.5).  bhyve's emulate_stack_op takes 2 for 0x66 even
+		 * with REX.W.
+		 */
 		if (cpu_mode == CPU_MODE_64BIT)
-			return vie->opsize_override ? 2 : 8;
+			return vie->opsize == 2 ? 2 : 8;
 		return vie->opsize;
 	case VIE_OP_TYPE_MOVZX:
 	case VIE_OP_TYPE_MOVSX:
