@@ -1,6 +1,12 @@
 /*
  * Guest-linear copies (bhyve's vm_copy_setup/vm_copyin/vm_copyout) and
  * gla -> gpa translation through the backend's paging state.
+ *
+ * Return conventions are the seed's (2014 vmm.h): 0 success, 1 a fault
+ * was injected into the guest, -1 otherwise.  On -1, errno says why, as
+ * libvmmapi's ioctl wrappers report it: EINVAL for bad arguments, EFAULT
+ * for guest-physical memory that is not RAM (bhyve's vmm_dev.c turns the
+ * kernel's -1 into EFAULT).
  */
 #include <errno.h>
 #include <string.h>
@@ -8,16 +14,23 @@
 #include "core/vm_internal.h"
 #include "paging/walk.h"
 
+static int fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
 int vm_gla2gpa(struct vm *vm, int vcpuid, struct vm_guest_paging *paging, uint64_t gla, int prot,
                uint64_t *gpa)
 {
 	if (!vcpu_valid(vm, vcpuid) || !paging || !gpa)
-		return -1;
+		return fail(EINVAL);
 	int fault = 0;
 	uint32_t err = 0;
 	if (vm->ops->gla2gpa(vm->vmi, vcpuid, paging, gla, prot, gpa, &fault, &err))
-		return -1;
-	/* bhyve's vmm_gla2gpa injects the fault itself and returns 1. */
+		return fail(EFAULT);
+	/* bhyve's vmm_gla2gpa injects the fault itself (vm_inject_pf sets CR2
+	 * first, vm_inject_gp has error code 0) and returns 1. */
 	if (fault == IDT_PF + 1)
 		vm_inject_pf(vm, vcpuid, (int)err, gla);
 	else if (fault == IDT_GP + 1)
@@ -58,35 +71,49 @@ int vm_get_guest_paging(struct vm *vm, int vcpuid, struct vm_guest_paging *pagin
 	return 0;
 }
 
+/*
+ * bhyve's vm_copy_setup, in its order: every page of [gla, gla+len) is
+ * translated first, so a fault on any of them is injected before
+ * anything is held; then each piece is held (vm_gpa_hold), and a piece
+ * that is not RAM fails the whole call with nothing held and the array
+ * zeroed (vm_copy_teardown).  bhyve asserts that num_copyinfo suffices;
+ * here too few entries fail with EINVAL, a guest being unable to cause it.
+ */
 int vm_copy_setup(struct vm *vm, int vcpuid, struct vm_guest_paging *paging, uint64_t gla,
                   size_t len, int prot, struct vm_copyinfo *copyinfo, int num_copyinfo)
 {
-	if (!vcpu_valid(vm, vcpuid) || !copyinfo || num_copyinfo <= 0)
-		return -1;
+	if (!vcpu_valid(vm, vcpuid) || !paging || !copyinfo || num_copyinfo <= 0)
+		return fail(EINVAL);
 	memset(copyinfo, 0, sizeof(*copyinfo) * (size_t)num_copyinfo);
 	int n = 0;
-	while (len > 0) {
-		if (n >= num_copyinfo)
-			return -1;
+	for (size_t left = len; left > 0; n++) {
+		if (n >= num_copyinfo) {
+			vm_copy_teardown(vm, vcpuid, copyinfo, num_copyinfo);
+			return fail(EINVAL);
+		}
 		uint64_t gpa;
 		int r = vm_gla2gpa(vm, vcpuid, paging, gla, prot, &gpa);
-		if (r)
+		if (r) {
+			vm_copy_teardown(vm, vcpuid, copyinfo, num_copyinfo);
 			return r;
+		}
 		size_t chunk = 4096 - (gpa & 0xfff);
-		if (chunk > len)
-			chunk = len;
-		uint8_t *h = mem_host(&vm->mem, gpa, chunk);
-		if (!h)
-			return -1;
-		if (prot & VM_PROT_WRITE)
-			vm->ops->mem_written(vm->vmi, gpa, chunk);
+		if (chunk > left)
+			chunk = left;
 		copyinfo[n].gpa = gpa;
 		copyinfo[n].len = chunk;
-		copyinfo[n].hva = h;
-		copyinfo[n].cookie = h;
-		n++;
 		gla += chunk;
-		len -= chunk;
+		left -= chunk;
+	}
+	for (int i = 0; i < n; i++) {
+		void *cookie;
+		void *h = vm_gpa_hold(vm, copyinfo[i].gpa, copyinfo[i].len, prot, &cookie);
+		if (!h) {
+			vm_copy_teardown(vm, vcpuid, copyinfo, num_copyinfo);
+			return fail(EFAULT);
+		}
+		copyinfo[i].hva = h;
+		copyinfo[i].cookie = cookie;
 	}
 	return 0;
 }
@@ -95,16 +122,26 @@ void vm_copy_teardown(struct vm *vm, int vcpuid, struct vm_copyinfo *copyinfo, i
 {
 	(void)vm;
 	(void)vcpuid;
-	if (copyinfo && num_copyinfo > 0)
-		memset(copyinfo, 0, sizeof(*copyinfo) * (size_t)num_copyinfo);
+	if (!copyinfo || num_copyinfo <= 0)
+		return;
+	for (int i = 0; i < num_copyinfo; i++)
+		if (copyinfo[i].cookie)
+			vm_gpa_release(copyinfo[i].cookie);
+	memset(copyinfo, 0, sizeof(*copyinfo) * (size_t)num_copyinfo);
 }
 
+/*
+ * vm_copyin/vm_copyout copy len bytes through the pieces in order.  bhyve
+ * copies whole pieces and trusts len; here a piece is cut to what is left
+ * and the walk stops at the first empty entry, so a len longer than the
+ * setup's never reads or writes past what was held.
+ */
 void vm_copyin(struct vm *vm, int vcpuid, struct vm_copyinfo *copyinfo, void *kaddr, size_t len)
 {
 	(void)vm;
 	(void)vcpuid;
 	uint8_t *dst = kaddr;
-	for (int i = 0; len > 0 && copyinfo[i].hva; i++) {
+	for (int i = 0; copyinfo && len > 0 && copyinfo[i].hva; i++) {
 		size_t n = copyinfo[i].len < len ? copyinfo[i].len : len;
 		memcpy(dst, copyinfo[i].hva, n);
 		dst += n;
@@ -118,7 +155,7 @@ void vm_copyout(struct vm *vm, int vcpuid, const void *kaddr, struct vm_copyinfo
 	(void)vm;
 	(void)vcpuid;
 	const uint8_t *src = kaddr;
-	for (int i = 0; len > 0 && copyinfo[i].hva; i++) {
+	for (int i = 0; copyinfo && len > 0 && copyinfo[i].hva; i++) {
 		size_t n = copyinfo[i].len < len ? copyinfo[i].len : len;
 		memcpy(copyinfo[i].hva, src, n);
 		src += n;

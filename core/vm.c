@@ -106,11 +106,19 @@ int vm_unmap_mmio(struct vm *vm, vm_paddr_t gpa, size_t len)
 	return EOPNOTSUPP;
 }
 
+/*
+ * bhyve's vm_gpa_hold: [gpa, gpa+len) must lie in one page (bhyve panics
+ * otherwise; here NULL) and that page must be RAM.  bhyve holds the whole
+ * page whatever len is, 0 included.  Guest RAM is mapped with every right,
+ * so any prot is granted; a write hold drops the decode cache's records of
+ * the span at once, so the caller writes while the vcpu is stopped, as
+ * bhyve requires (the vcpu frozen while a page is held).
+ */
 void *vm_gpa_hold(struct vm *vm, vm_paddr_t gpa, size_t len, int prot, void **cookie)
 {
 	if (cookie)
 		*cookie = NULL;
-	if (!vm || !cookie || len == 0 || len > 4096 - (gpa & 0xfff))
+	if (!vm || !cookie || len > 4096 - (gpa & 0xfff))
 		return NULL;
 	uint8_t *h = mem_host(&vm->mem, gpa, len);
 	if (!h)

@@ -467,6 +467,16 @@ static int soft_gla2gpa(void *vmi, int vcpu, const struct vm_guest_paging *pg, u
 	                      .rflags_ac = (c->rflags & RF_AC) != 0,
 	                      .maxphyaddr = c->model->maxphyaddr};
 	memcpy(r.pdpte, c->pdpte, sizeof(r.pdpte));
+	/* PAE walks start at the PDPTE registers (SDM vol. 3 4.4.1), loaded
+	 * from the vcpu's CR3.  For another CR3 nothing was loaded: read the
+	 * four entries at CR3 bits 31:5, as bhyve's vmm_gla2gpa always does. */
+	if (pg->paging_mode == PAGING_MODE_PAE &&
+	    (pg->cr3 != c->cr3 || paging_mode_of(c->cr0, c->cr4, c->efer) != PAGING_MODE_PAE)) {
+		const uint8_t *pdpt = mem_host(s->mem, pg->cr3 & 0xffffffe0ull, sizeof(r.pdpte));
+		if (!pdpt)
+			return -1;
+		memcpy(r.pdpte, pdpt, sizeof(r.pdpte));
+	}
 	*fault = 0;
 	*err = 0;
 	if (pg->cpu_mode == CPU_MODE_64BIT && (uint64_t)((int64_t)(gla << 16) >> 16) != gla) {
