@@ -1,5 +1,7 @@
-/* The soft TLB's flush operations; the lookups are inline in tlb.h. */
+/* The soft TLB's fills and invalidations; the lookups are inline in tlb.h. */
 #include "paging/tlb.h"
+
+#include <string.h>
 
 static void entry_clear(struct tlb_entry *e)
 {
@@ -11,64 +13,230 @@ static bool entry_empty(const struct tlb_entry *e)
 	return e->tag_r == TLB_INVALID && e->tag_w == TLB_INVALID && e->tag_x == TLB_INVALID;
 }
 
-void tlb_init(struct tlb *t)
+/* The linear page an entry maps (any tag it still has), or 1 when empty. */
+static uint64_t entry_page(const struct tlb_entry *e)
 {
-	for (unsigned i = 0; i < TLB_ENTRIES; i++)
-		entry_clear(&t->e[i]);
-	t->nfilled = 0;
-	t->has_large = false;
+	uint64_t t = e->tag_r != TLB_INVALID   ? e->tag_r
+	             : e->tag_w != TLB_INVALID ? e->tag_w
+	                                       : e->tag_x;
+	return t == TLB_INVALID ? 1 : t & TLB_PAGE_MASK;
 }
 
-void tlb_note_fill(struct tlb *t, struct tlb_entry *e)
+static uint64_t entry_ctx(const struct tlb_entry *e)
 {
-	/* An entry is listed once: when it goes from empty to filled. */
-	if (entry_empty(e) && t->nfilled < TLB_ENTRIES)
-		t->filled[t->nfilled++] = (uint16_t)(e - t->e);
+	uint64_t t = e->tag_r | e->tag_w | e->tag_x;
+	return t & TLB_CTX_MASK;
+}
+
+static unsigned entry_shift(const struct tlb_meta *m)
+{
+	return (unsigned)((m->gpa & TLB_M_SHIFT_MASK) >> TLB_M_SHIFT_POS);
+}
+
+/* Forget every PCID's context, so that each gets a fresh one when used. */
+static void contexts_reset(struct tlb *t)
+{
+	memset(t->pcid_ctx, 0, sizeof(t->pcid_ctx));
+	t->next_ctx = 1;
+}
+
+static uint64_t ctx_alloc(struct tlb *t, unsigned pcid);
+
+void tlb_init(struct tlb *t)
+{
+	for (unsigned i = 0; i < TLB_ENTRIES; i++) {
+		entry_clear(&t->e[i]);
+		t->m[i].gpa = 0;
+	}
+	t->nfilled = 0;
+	t->nlarge = 0;
+	t->large_overflow = false;
+	contexts_reset(t);
+	t->cur_pcid = 0;
+	t->ctx = ctx_alloc(t, 0);
+}
+
+/* Clear the entries 'keep' does not keep: the filled ones only, or all of
+ * them once so many were filled that a sweep is cheaper. */
+static void sweep(struct tlb *t, bool keep_global)
+{
+	if (!keep_global) {
+		if (t->nfilled < TLB_ENTRIES / 4) {
+			for (unsigned k = 0; k < t->nfilled; k++) {
+				entry_clear(&t->e[t->filled[k]]);
+				t->m[t->filled[k]].gpa &= ~TLB_M_LISTED;
+			}
+		} else {
+			for (unsigned i = 0; i < TLB_ENTRIES; i++) {
+				entry_clear(&t->e[i]);
+				t->m[i].gpa &= ~TLB_M_LISTED;
+			}
+		}
+		t->nfilled = 0;
+		t->nlarge = 0;
+		t->large_overflow = false;
+		return;
+	}
+	/* Keep the global entries, listed again as the only ones filled. */
+	unsigned n = 0;
+	for (unsigned k = 0; k < t->nfilled; k++) {
+		uint16_t i = t->filled[k];
+		if (!entry_empty(&t->e[i]) && (t->m[i].gpa & TLB_M_GLOBAL)) {
+			t->filled[n++] = i;
+			continue;
+		}
+		entry_clear(&t->e[i]);
+		t->m[i].gpa &= ~TLB_M_LISTED;
+	}
+	t->nfilled = n;
+}
+
+/*
+ * A fresh context for pcid.  When the 4095 contexts are used up, the
+ * non-global entries go (their contexts will be reused) and every PCID
+ * starts again; the global entries stay, as they match in any context.
+ */
+static uint64_t ctx_alloc(struct tlb *t, unsigned pcid)
+{
+	if (t->next_ctx >= TLB_NCTX) {
+		sweep(t, true);
+		contexts_reset(t);
+	}
+	t->pcid_ctx[pcid] = (uint16_t)t->next_ctx++;
+	return t->pcid_ctx[pcid];
 }
 
 void tlb_flush_all(struct tlb *t)
 {
-	if (t->nfilled < TLB_ENTRIES / 4) {
-		for (unsigned k = 0; k < t->nfilled; k++)
-			entry_clear(&t->e[t->filled[k]]);
-	} else {
-		for (unsigned i = 0; i < TLB_ENTRIES; i++)
-			entry_clear(&t->e[i]);
-	}
-	t->nfilled = 0;
-	t->has_large = false;
+	sweep(t, false);
+	contexts_reset(t);
+	t->ctx = ctx_alloc(t, t->cur_pcid);
 }
 
-/*
- * INVLPG semantics (SDM vol. 3 4.10.4.1): the translations for the page
- * holding la go.  A large page is cached here as many 4 KiB entries, so if
- * any large page was cached the whole TLB goes, which the SDM allows.
- */
-void tlb_flush_page(struct tlb *t, uint64_t la)
+void tlb_set_pcid(struct tlb *t, unsigned pcid, bool flush)
 {
-	if (t->has_large) {
-		tlb_flush_all(t);
+	pcid &= TLB_NPCID - 1;
+	t->cur_pcid = pcid;
+	if (flush || t->pcid_ctx[pcid] == 0)
+		t->ctx = ctx_alloc(t, pcid);
+	else
+		t->ctx = t->pcid_ctx[pcid];
+}
+
+void tlb_flush_pcid(struct tlb *t, unsigned pcid)
+{
+	pcid &= TLB_NPCID - 1;
+	if (pcid == t->cur_pcid)
+		t->ctx = ctx_alloc(t, pcid);
+	else
+		t->pcid_ctx[pcid] = 0;
+}
+
+void tlb_flush_nonglobal(struct tlb *t)
+{
+	sweep(t, true);
+	contexts_reset(t);
+	t->ctx = ctx_alloc(t, t->cur_pcid);
+}
+
+/* Drop the entry of page la if it belongs to context ctx (0: none) or, with
+ * globals, is global. */
+static void drop_if(struct tlb *t, struct tlb_entry *e, uint64_t page, uint64_t ctx, bool globals)
+{
+	if (entry_page(e) != page)
 		return;
-	}
-	struct tlb_entry *e = tlb_entry_for(t, la);
-	if (e->tag_r == (la & TLB_PAGE_MASK) || e->tag_w == (la & TLB_PAGE_MASK) ||
-	    e->tag_x == (la & TLB_PAGE_MASK))
+	bool global = tlb_meta_of(t, e)->gpa & TLB_M_GLOBAL;
+	if ((globals && global) || (!global && ctx && entry_ctx(e) == ctx))
 		entry_clear(e);
 }
 
-/* Only entries filled since the last flush can hold a translation; when the
- * fill list is full it may have lost some, so look at every entry. */
+/* Is la inside a large page some entry was cut from? */
+static bool in_large(const struct tlb *t, uint64_t la)
+{
+	if (t->large_overflow)
+		return true;
+	for (unsigned k = 0; k < t->nlarge; k++)
+		if ((la & ~t->large[k].mask) == t->large[k].base)
+			return true;
+	return false;
+}
+
+static void flush_page(struct tlb *t, uint64_t la, uint64_t ctx, bool globals)
+{
+	uint64_t page = la & TLB_PAGE_MASK;
+	drop_if(t, tlb_entry_for(t, la), page, ctx, globals);
+	if (!in_large(t, la))
+		return;
+	/* Every 4 KiB piece of the large page holding la. */
+	for (unsigned k = 0; k < t->nfilled; k++) {
+		struct tlb_entry *e = &t->e[t->filled[k]];
+		unsigned shift = entry_shift(&t->m[t->filled[k]]);
+		if (shift == 0)
+			continue;
+		uint64_t mask = ~((1ull << shift) - 1);
+		uint64_t ep = entry_page(e);
+		if (ep != 1 && (ep & mask) == (la & mask))
+			drop_if(t, e, ep, ctx, globals);
+	}
+}
+
+void tlb_flush_page(struct tlb *t, uint64_t la)
+{
+	flush_page(t, la, t->ctx, true);
+}
+
+void tlb_flush_page_pcid(struct tlb *t, uint64_t la, unsigned pcid)
+{
+	flush_page(t, la, t->pcid_ctx[pcid & (TLB_NPCID - 1)], false);
+}
+
+void tlb_fill(struct tlb *t, struct tlb_entry *e, uint64_t gpa_page, bool global, uint64_t la,
+              uint64_t large_size)
+{
+	/* Each entry is listed once, so the list never overflows. */
+	struct tlb_meta *m = tlb_meta_of(t, e);
+	if (!(m->gpa & TLB_M_LISTED))
+		t->filled[t->nfilled++] = (uint16_t)(e - t->e);
+	unsigned shift = 0;
+	if (large_size > 4096) {
+		shift = (unsigned)__builtin_ctzll(large_size);
+		uint64_t mask = large_size - 1;
+		uint64_t base = la & ~mask;
+		bool known = false;
+		for (unsigned k = 0; k < t->nlarge && !known; k++)
+			known = t->large[k].base == base && t->large[k].mask == mask;
+		if (!known) {
+			if (t->nlarge < TLB_NLARGE)
+				t->large[t->nlarge++] = (struct tlb_large){base, mask};
+			else
+				t->large_overflow = true;
+		}
+	}
+	m->gpa = (gpa_page & TLB_PAGE_MASK) | (global ? TLB_M_GLOBAL : 0) |
+	         ((uint64_t)shift << TLB_M_SHIFT_POS) | TLB_M_LISTED;
+}
+
+bool tlb_revive_global(struct tlb *t, uint64_t la)
+{
+	struct tlb_entry *e = tlb_entry_for(t, la);
+	if (!(tlb_meta_of(t, e)->gpa & TLB_M_GLOBAL) || entry_page(e) != (la & TLB_PAGE_MASK))
+		return false;
+	uint64_t tag = tlb_tag(t, la);
+	if (e->tag_r != TLB_INVALID)
+		e->tag_r = tag;
+	if (e->tag_w != TLB_INVALID)
+		e->tag_w = tag;
+	if (e->tag_x != TLB_INVALID)
+		e->tag_x = tag;
+	return true;
+}
+
+/* Only listed entries can hold a translation. */
 void tlb_protect_gpa(struct tlb *t, uint64_t gpa)
 {
-	if (t->nfilled < TLB_ENTRIES) {
-		for (unsigned k = 0; k < t->nfilled; k++) {
-			struct tlb_entry *e = &t->e[t->filled[k]];
-			if (e->gpa == gpa)
-				e->tag_w = TLB_INVALID;
-		}
-		return;
-	}
-	for (unsigned i = 0; i < TLB_ENTRIES; i++)
-		if (t->e[i].gpa == gpa)
+	for (unsigned k = 0; k < t->nfilled; k++) {
+		uint16_t i = t->filled[k];
+		if ((t->m[i].gpa & TLB_PAGE_MASK) == gpa)
 			t->e[i].tag_w = TLB_INVALID;
+	}
 }

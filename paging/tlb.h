@@ -4,6 +4,19 @@
  * when the page walk allowed that access at the CPL that filled it; a tag
  * that does not match sends the access to the slow path, which walks the
  * guest page tables (or faults) and refills the entry.
+ *
+ * Tags carry a context in their low 12 bits: tag = linear page | ctx.  A
+ * context names one PCID (SDM vol. 3 4.10.1) between two invalidations of
+ * its non-global translations, so that
+ *  - a MOV to CR3 that must flush the current PCID (4.10.4.1) only gives
+ *    that PCID a fresh context: O(1), the old entries simply stop matching;
+ *  - a MOV to CR3 with the no-flush bit, or to another PCID, keeps every
+ *    entry: switching back to a PCID finds its entries again;
+ *  - the fast path still makes one 64-bit compare (the tag against the
+ *    page ORed with the current context).
+ * Global translations (4.10.2.4) match in every context: an entry marked
+ * global whose context is not current is taken over by the current one on
+ * the slow path (tlb_revive_global), without a walk.
  */
 #ifndef SOFTVMM_PAGING_TLB_H
 #define SOFTVMM_PAGING_TLB_H
@@ -15,21 +28,53 @@
  * random (paging64) still hits; flushes cost only what was filled. */
 #define TLB_ENTRIES   16384
 #define TLB_PAGE_MASK (~(uint64_t)0xfff)
-#define TLB_INVALID   1ull /* never equal to a page-aligned tag */
+#define TLB_CTX_MASK  ((uint64_t)0xfff)
+#define TLB_INVALID   0ull /* page 0 in context 0, which is never allocated */
+#define TLB_NCTX      4096 /* contexts 1..4095 */
+#define TLB_NPCID     4096
+#define TLB_NLARGE    32 /* large-page regions tracked one by one */
 
+/* The hot part of an entry: 32 bytes, so that two entries share no cache
+ * line and 16 K of them take 512 KiB. */
 struct tlb_entry {
 	uint64_t tag_r, tag_w, tag_x;
 	uintptr_t host; /* host address of the page's first byte */
-	uint64_t gpa;   /* guest-physical address of the page */
+};
+
+/* Entry flags, in the low bits of tlb_meta.gpa: global, and the size of
+ * the page the entry was cut from (log2, 0 for 4 KiB). */
+#define TLB_M_GLOBAL     0x1ull /* from a translation with G = 1 and CR4.PGE = 1 */
+#define TLB_M_SHIFT_POS  1
+#define TLB_M_SHIFT_MASK 0x7eull /* bits 6:1: log2 of the page size, 0 for 4 KiB */
+#define TLB_M_LISTED     0x80ull /* the entry is in tlb.filled */
+
+/* The cold part, read by the slow paths only. */
+struct tlb_meta {
+	uint64_t gpa; /* guest-physical page | TLB_M_* */
+};
+
+/* A large page some entry was cut from: INVLPG of any address inside it
+ * drops every piece (SDM vol. 3 4.10.4.1, INVLPG footnote). */
+struct tlb_large {
+	uint64_t base, mask; /* linear base and size - 1 */
 };
 
 struct tlb {
 	struct tlb_entry e[TLB_ENTRIES];
-	bool has_large; /* some entry came from a 2 MiB / 4 MiB / 1 GiB page */
-	/* Entries filled since the last full flush, so that a flush costs what
-	 * was filled, not the whole table (mode switches flush often). */
+	uint64_t ctx; /* the current context, ORed into the looked-up tag */
+	struct tlb_meta m[TLB_ENTRIES];
+	/* Entries filled since the last full flush, each once (TLB_M_LISTED),
+	 * so that a flush costs what was filled, not the whole table (mode
+	 * switches flush often). */
 	uint16_t filled[TLB_ENTRIES];
 	unsigned nfilled;
+	/* PCID -> its current context, 0 when it has none yet. */
+	uint16_t pcid_ctx[TLB_NPCID];
+	unsigned next_ctx;
+	unsigned cur_pcid;
+	struct tlb_large large[TLB_NLARGE];
+	unsigned nlarge;     /* regions in 'large' */
+	bool large_overflow; /* more regions than 'large' holds */
 };
 
 static inline struct tlb_entry *tlb_entry_for(struct tlb *t, uint64_t la)
@@ -37,12 +82,40 @@ static inline struct tlb_entry *tlb_entry_for(struct tlb *t, uint64_t la)
 	return &t->e[(la >> 12) & (TLB_ENTRIES - 1)];
 }
 
-/* Empty every entry; must run once before first use (zeroed tags are valid). */
+static inline struct tlb_meta *tlb_meta_of(struct tlb *t, const struct tlb_entry *e)
+{
+	return &t->m[e - t->e];
+}
+
+/* The tag an access to la must find: its page in the current context. */
+static inline uint64_t tlb_tag(const struct tlb *t, uint64_t la)
+{
+	return (la & TLB_PAGE_MASK) | t->ctx;
+}
+
+/* Empty every entry and make PCID 0 current; must run once before use. */
 void tlb_init(struct tlb *t);
+/* Every entry goes, global ones included (MOV to CR4 changing PGE, ...). */
 void tlb_flush_all(struct tlb *t);
-/* Note that entry e was (re)filled; call before setting its tags. */
-void tlb_note_fill(struct tlb *t, struct tlb_entry *e);
+/* Make 'pcid' current; flush = true invalidates its non-global entries
+ * first (MOV to CR3 without the no-flush bit, SDM vol. 3 4.10.4.1). */
+void tlb_set_pcid(struct tlb *t, unsigned pcid, bool flush);
+/* The non-global entries of one PCID (INVPCID type 1), or of all of them
+ * (INVPCID type 3). */
+void tlb_flush_pcid(struct tlb *t, unsigned pcid);
+void tlb_flush_nonglobal(struct tlb *t);
+/* The translations of the page holding la: for the current PCID and the
+ * global ones (INVLPG); or for 'pcid' only, not the global ones (INVPCID
+ * type 0).  A large page goes whole. */
 void tlb_flush_page(struct tlb *t, uint64_t la);
+void tlb_flush_page_pcid(struct tlb *t, uint64_t la, unsigned pcid);
+/* Start filling entry e for the page of la in the current context; the
+ * caller then sets the tags it allows with tlb_tag() or TLB_INVALID. */
+void tlb_fill(struct tlb *t, struct tlb_entry *e, uint64_t gpa_page, bool global, uint64_t la,
+              uint64_t large_size);
+/* A global entry for la's page made in another context: retag it for the
+ * current one and return true, else false. */
+bool tlb_revive_global(struct tlb *t, uint64_t la);
 /* Drop write permission for every entry that maps guest-physical page gpa. */
 void tlb_protect_gpa(struct tlb *t, uint64_t gpa);
 

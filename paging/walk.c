@@ -11,12 +11,15 @@
 #define PTE_A  0x20ull
 #define PTE_D  0x40ull
 #define PTE_PS 0x80ull
+#define PTE_G  0x100ull
 #define PTE_NX (1ull << 63)
 
 #define CR0_WP   0x10000ull
 #define CR0_PG   0x80000000ull
 #define CR4_PSE  0x10ull
 #define CR4_PAE  0x20ull
+#define CR4_PGE  0x80ull
+#define CR4_LA57 0x1000ull
 #define CR4_SMEP 0x100000ull
 #define CR4_SMAP 0x200000ull
 #define EFER_LME 0x100ull
@@ -83,7 +86,7 @@ struct walk_state {
 	unsigned flags;
 	bool user; /* a user-mode access (CPL 3, not implicit supervisor) */
 	bool nxe;
-	uint64_t rsvd; /* reserved physical-address bits for 64-bit entries */
+	uint64_t rsvd; /* reserved bits of every 8-byte entry (not PS-dependent ones) */
 	/* Accumulated rights over all levels. */
 	bool all_rw, all_us, any_nx;
 	struct entry_ref refs[5];
@@ -147,71 +150,104 @@ static void accumulate(struct walk_state *w, uint64_t e)
 	w->any_nx = w->any_nx || (w->nxe && (e & PTE_NX));
 }
 
+/* Accessed and dirty flags (SDM vol. 3 4.8): once the access is allowed,
+ * A in every entry the walk used, D in the leaf on a write; each only if
+ * not already set, with a locked update as the processor makes. */
+static void set_ad(struct walk_state *w)
+{
+	if (w->flags & WALK_F_NO_AD)
+		return;
+	for (int i = 0; i < w->nrefs; i++)
+		if (!(entry_load(&w->refs[i]) & PTE_A))
+			entry_or(&w->refs[i], PTE_A);
+	struct entry_ref *leaf = &w->refs[w->nrefs - 1];
+	if ((w->prot & VM_PROT_WRITE) && !(entry_load(leaf) & PTE_D))
+		entry_or(leaf, PTE_D);
+}
+
+static enum walk_status fault(struct walk_state *w, bool present, bool rsvd,
+                              struct walk_result *out)
+{
+	out->pf_error = pf_code(w, present, rsvd);
+	return WALK_PF;
+}
+
 static enum walk_status finish(struct walk_state *w, uint64_t gpa, uint64_t page_size,
                                struct walk_result *out)
 {
-	if (!rights_ok(w, w->prot)) {
-		out->pf_error = pf_code(w, true, false);
-		return WALK_PF;
-	}
-	bool write = w->prot & VM_PROT_WRITE;
-	struct entry_ref *leaf = &w->refs[w->nrefs - 1];
-	if (!(w->flags & WALK_F_NO_AD)) {
-		for (int i = 0; i < w->nrefs; i++)
-			if (!(entry_load(&w->refs[i]) & PTE_A))
-				entry_or(&w->refs[i], PTE_A);
-		if (write && !(entry_load(leaf) & PTE_D))
-			entry_or(leaf, PTE_D);
-	}
+	if (!rights_ok(w, w->prot))
+		return fault(w, true, false, out);
+	set_ad(w);
 	/* Later writes may skip the walk only if D is already set. */
-	out->writable = rights_ok(w, VM_PROT_WRITE) && (entry_load(leaf) & PTE_D);
+	out->writable = rights_ok(w, VM_PROT_WRITE) && (entry_load(&w->refs[w->nrefs - 1]) & PTE_D);
 	out->executable = rights_ok(w, VM_PROT_EXECUTE);
 	out->gpa = gpa;
 	out->page_size = page_size;
 	return WALK_OK;
 }
 
+/* Read the entry at gpa (size 4 or 8) into *e, recording it for set_ad. */
+static enum walk_status load(struct vm_mem *m, struct walk_state *w, uint64_t gpa, unsigned size,
+                             uint64_t *e, struct walk_result *out)
+{
+	enum walk_status st = entry_at(m, gpa, size, w->flags, &w->refs[w->nrefs], out);
+	if (st != WALK_OK)
+		return st;
+	*e = entry_load(&w->refs[w->nrefs++]);
+	return WALK_OK;
+}
+
+/*
+ * 32-bit paging (SDM vol. 3 4.3): a page directory and page tables of
+ * 4-byte entries.  With CR4.PSE, a PDE with PS = 1 maps a 4 MiB page whose
+ * physical bits 39:32 are in PDE bits 20:13 (PSE-36); bit 21 is reserved,
+ * and so are bits 20:(MAXPHYADDR - 19) when MAXPHYADDR < 40 (table 4-4).
+ * No other bit of a 32-bit entry is reserved, and there is no XD bit.
+ */
 static enum walk_status walk_32(struct vm_mem *m, struct walk_state *w, uint64_t la,
                                 struct walk_result *out)
 {
 	const struct walk_regs *r = w->r;
-	uint64_t pde_gpa = (r->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4;
-	enum walk_status st = entry_at(m, pde_gpa, 4, w->flags, &w->refs[w->nrefs], out);
+	uint64_t pde;
+	enum walk_status st =
+	    load(m, w, (r->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4, 4, &pde, out);
 	if (st != WALK_OK)
 		return st;
-	uint64_t pde = entry_load(&w->refs[w->nrefs++]);
-	if (!(pde & PTE_P)) {
-		out->pf_error = pf_code(w, false, false);
-		return WALK_PF;
-	}
-	accumulate(w, pde);
+	if (!(pde & PTE_P))
+		return fault(w, false, false, out);
 	if ((pde & PTE_PS) && (r->cr4 & CR4_PSE)) {
-		/* 4 MiB page; PSE-36 puts physical bits 39:32 in PDE bits 20:13. */
-		uint64_t hi = ((pde >> 13) & 0xff) << 32;
-		if (pde & (1ull << 21)) {
-			out->pf_error = pf_code(w, true, true);
-			return WALK_PF;
-		}
-		uint64_t gpa = (pde & 0xffc00000ull) | hi | (la & 0x3fffff);
+		unsigned maxphy = r->maxphyaddr < 40 ? r->maxphyaddr : 40;
+		uint64_t rsvd =
+		    (1ull << 21) | (((1ull << 21) - 1) & ~((1ull << (maxphy - 19)) - 1));
+		if (pde & rsvd)
+			return fault(w, true, true, out);
+		accumulate(w, pde);
+		uint64_t gpa =
+		    (pde & 0xffc00000ull) | (((pde >> 13) & 0xff) << 32) | (la & 0x3fffff);
+		out->global = (pde & PTE_G) && (r->cr4 & CR4_PGE);
 		return finish(w, gpa, 4ull << 20, out);
 	}
-	uint64_t pte_gpa = (pde & 0xfffff000ull) + ((la >> 12) & 0x3ff) * 4;
-	st = entry_at(m, pte_gpa, 4, w->flags, &w->refs[w->nrefs], out);
+	accumulate(w, pde);
+	uint64_t pte;
+	st = load(m, w, (pde & 0xfffff000ull) + ((la >> 12) & 0x3ff) * 4, 4, &pte, out);
 	if (st != WALK_OK)
 		return st;
-	uint64_t pte = entry_load(&w->refs[w->nrefs++]);
-	if (!(pte & PTE_P)) {
-		out->pf_error = pf_code(w, false, false);
-		return WALK_PF;
-	}
+	if (!(pte & PTE_P))
+		return fault(w, false, false, out);
 	accumulate(w, pte);
+	out->global = (pte & PTE_G) && (r->cr4 & CR4_PGE);
 	return finish(w, (pte & 0xfffff000ull) | (la & 0xfff), 4096, out);
 }
 
 /*
- * PAE and 4-level walks share the 8-byte entry format.  'level' counts down
- * from the top table; levels 2 (PDPT, 1 GiB) and 1 (PD, 2 MiB) may map a
- * large page.
+ * PAE, 4-level and 5-level paging share the 8-byte entry format.  'level'
+ * counts down from the top table to 0, the page table; level 1 (PDE) may
+ * map a 2 MiB page, level 2 (PDPTE) a 1 GiB page when the model has them
+ * (SDM vol. 3 4.5.4: PS must be 0 otherwise), and PS is reserved at levels
+ * 3 and 4 (PML4E, PML5E).  Reserved bits (tables 4-8 to 4-20): MAXPHYADDR
+ * and up to bit 51 (to bit 62 with PAE paging, whose entries have no
+ * ignored high bits), bit 63 when IA32_EFER.NXE = 0, and in a large-page
+ * entry the address bits below the page size other than PAT (bit 12).
  */
 static enum walk_status walk_64(struct vm_mem *m, struct walk_state *w, uint64_t la, uint64_t table,
                                 int level, struct walk_result *out)
@@ -219,35 +255,31 @@ static enum walk_status walk_64(struct vm_mem *m, struct walk_state *w, uint64_t
 	const uint64_t addr_mask = 0x000ffffffffff000ull;
 	for (; level >= 0; level--) {
 		unsigned shift = 12 + 9 * (unsigned)level;
-		uint64_t egpa = (table & addr_mask) + ((la >> shift) & 0x1ff) * 8;
-		enum walk_status st = entry_at(m, egpa, 8, w->flags, &w->refs[w->nrefs], out);
+		uint64_t e;
+		enum walk_status st =
+		    load(m, w, (table & addr_mask) + ((la >> shift) & 0x1ff) * 8, 8, &e, out);
 		if (st != WALK_OK)
 			return st;
-		uint64_t e = entry_load(&w->refs[w->nrefs++]);
-		if (!(e & PTE_P)) {
-			out->pf_error = pf_code(w, false, false);
-			return WALK_PF;
-		}
-		uint64_t rsvd = w->rsvd | (w->nxe ? 0 : PTE_NX);
+		if (!(e & PTE_P))
+			return fault(w, false, false, out);
 		bool ps = (e & PTE_PS) && level > 0;
-		/* PS is reserved in a PML4E; 1 GiB pages need the model to have them. */
-		if ((e & rsvd) || ((e & PTE_PS) && level == 3)) {
-			out->pf_error = pf_code(w, true, true);
-			return WALK_PF;
-		}
-		accumulate(w, e);
+		if ((e & w->rsvd) || (ps && (level > 2 || (level == 2 && !w->r->page1gb))))
+			return fault(w, true, true, out);
 		if (ps) {
 			uint64_t size = 1ull << shift;
-			/* Bits 12 .. shift-1 above PAT must be zero in a large-page entry. */
-			if (e & (size - 1) & ~0x1fffull) {
-				out->pf_error = pf_code(w, true, true);
-				return WALK_PF;
-			}
-			uint64_t gpa = (e & addr_mask & ~(size - 1)) | (la & (size - 1));
-			return finish(w, gpa, size, out);
+			/* Bits 13 .. shift-1 (above PAT) must be zero. */
+			if (e & (size - 1) & ~0x1fffull)
+				return fault(w, true, true, out);
+			accumulate(w, e);
+			out->global = (e & PTE_G) && (w->r->cr4 & CR4_PGE);
+			return finish(w, (e & addr_mask & ~(size - 1)) | (la & (size - 1)), size,
+			              out);
 		}
-		if (level == 0)
+		accumulate(w, e);
+		if (level == 0) {
+			out->global = (e & PTE_G) && (w->r->cr4 & CR4_PGE);
 			return finish(w, (e & addr_mask) | (la & 0xfff), 4096, out);
+		}
 		table = e;
 	}
 	return WALK_PF; /* not reached */
@@ -266,9 +298,8 @@ enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64
 	    .all_us = true,
 	};
 	unsigned maxphy = r->maxphyaddr ? r->maxphyaddr : 39;
-	w.rsvd = ((1ull << 52) - 1) & ~((1ull << maxphy) - 1);
 	out->pf_error = 0;
-	out->writable = out->executable = false;
+	out->writable = out->executable = out->global = false;
 	switch (paging_mode_of(r->cr0, r->cr4, r->efer)) {
 	case PAGING_MODE_FLAT:
 		out->gpa = la;
@@ -278,15 +309,21 @@ enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64
 	case PAGING_MODE_32:
 		return walk_32(m, &w, la & 0xffffffffull, out);
 	case PAGING_MODE_PAE: {
+		/* PAE entries reserve bits 62:MAXPHYADDR (SDM vol. 3 table 4-8). */
+		w.rsvd = (~0ull >> 1) & ~((1ull << maxphy) - 1);
+		if (!w.nxe)
+			w.rsvd |= PTE_NX;
 		uint64_t pdpte = r->pdpte[(la >> 30) & 3];
-		if (!(pdpte & PTE_P)) {
-			out->pf_error = pf_code(&w, false, false);
-			return WALK_PF;
-		}
-		/* PAE PDPTEs carry no rights; they were checked at MOV CR3. */
+		if (!(pdpte & PTE_P))
+			return fault(&w, false, false, out);
+		/* The PDPTE registers carry no rights and no accessed flag to set:
+		 * they were checked when loaded (SDM vol. 3 4.4.1). */
 		return walk_64(m, &w, la & 0xffffffffull, pdpte, 1, out);
 	}
 	default:
-		return walk_64(m, &w, la, r->cr3, 3, out);
+		w.rsvd = ((1ull << 52) - 1) & ~((1ull << maxphy) - 1);
+		if (!w.nxe)
+			w.rsvd |= PTE_NX;
+		return walk_64(m, &w, la, r->cr3, (r->cr4 & CR4_LA57) ? 4 : 3, out);
 	}
 }

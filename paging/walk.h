@@ -1,7 +1,8 @@
 /*
- * Guest page-table walks (SDM vol. 3 chapter 4): 32-bit, PAE and 4-level
- * paging, with the access-rights checks of 4.6, the #PF error code of 4.7
- * and the accessed/dirty updates of 4.8.
+ * Guest page-table walks (SDM vol. 3 chapter 4): 32-bit paging with 4 MiB
+ * pages and PSE-36, PAE paging, and 4-level and 5-level paging with 2 MiB
+ * and 1 GiB pages, with the access-rights checks of 4.6, the reserved-bit
+ * checks and #PF error code of 4.7 and the accessed/dirty updates of 4.8.
  */
 #ifndef SOFTVMM_PAGING_WALK_H
 #define SOFTVMM_PAGING_WALK_H
@@ -16,6 +17,7 @@ struct walk_regs {
 	uint64_t pdpte[4]; /* PAE: the PDPTE registers loaded at MOV CR3 */
 	int cpl;
 	bool rflags_ac; /* EFLAGS.AC, for SMAP */
+	bool page1gb;   /* the CPU model has 1 GiB pages (CPUID 80000001H:EDX[26]) */
 	unsigned maxphyaddr;
 };
 
@@ -43,12 +45,21 @@ struct walk_result {
 	uint32_t pf_error;
 	bool writable;   /* a write at this CPL would be allowed */
 	bool executable; /* a fetch at this CPL would be allowed */
+	bool global;     /* G = 1 in the leaf with CR4.PGE = 1 (SDM 4.10.2.4) */
 };
 
 enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64_t la, int prot,
                              unsigned flags, struct walk_result *out);
 
-/* The paging mode the registers select (enum vm_paging_mode values). */
+/* The paging mode the registers select (enum vm_paging_mode values;
+ * 5-level paging is PAGING_MODE_64 with CR4.LA57). */
 int paging_mode_of(uint64_t cr0, uint64_t cr4, uint64_t efer);
+
+/* PAE: the reserved bits of a present PDPTE (SDM vol. 3 4.4.1): 2:1, 8:5
+ * and 63:MAXPHYADDR. */
+static inline uint64_t paging_pdpte_rsvd(unsigned maxphyaddr)
+{
+	return 0x1e6ull | (~0ull << maxphyaddr);
+}
 
 #endif

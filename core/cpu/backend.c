@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "core/cpu/cpu.h"
+#include "core/cpu/tlbctl.h"
 #include "core/cpu/cpumodel.h"
 #include "core/cpu/debugreg.h"
 #include "core/cpu/step.h"
@@ -465,6 +466,7 @@ static int soft_gla2gpa(void *vmi, int vcpu, const struct vm_guest_paging *pg, u
 	                      .efer = efer,
 	                      .cpl = pg->cpl,
 	                      .rflags_ac = (c->rflags & RF_AC) != 0,
+	                      .page1gb = c->model->page1gb,
 	                      .maxphyaddr = c->model->maxphyaddr};
 	memcpy(r.pdpte, c->pdpte, sizeof(r.pdpte));
 	/* PAE walks start at the PDPTE registers (SDM vol. 3 4.4.1), loaded
@@ -479,7 +481,7 @@ static int soft_gla2gpa(void *vmi, int vcpu, const struct vm_guest_paging *pg, u
 	}
 	*fault = 0;
 	*err = 0;
-	if (pg->cpu_mode == CPU_MODE_64BIT && (uint64_t)((int64_t)(gla << 16) >> 16) != gla) {
+	if (pg->cpu_mode == CPU_MODE_64BIT && !cpu_canonical(c, gla)) {
 		*fault = IDT_GP + 1;
 		return 0;
 	}

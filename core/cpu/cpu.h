@@ -487,7 +487,7 @@ static inline int cpu_read(struct cpu *c, int seg, uint64_t ea, unsigned size, u
 	if (unlikely(cpu_linear(c, seg, ea, size, &la)))
 		return -1;
 	const struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
-	if (likely(e->tag_r == (la & TLB_PAGE_MASK) && (la & 0xfff) <= 0x1000 - size)) {
+	if (likely(e->tag_r == tlb_tag(&c->tlb, la) && (la & 0xfff) <= 0x1000 - size)) {
 		*val = load_le((const uint8_t *)(e->host + (la & 0xfff)), size);
 		return 0;
 	}
@@ -500,7 +500,7 @@ static inline int cpu_write(struct cpu *c, int seg, uint64_t ea, unsigned size, 
 	if (unlikely(cpu_linear_w(c, seg, ea, size, &la)))
 		return -1;
 	const struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
-	if (likely(e->tag_w == (la & TLB_PAGE_MASK) && (la & 0xfff) <= 0x1000 - size)) {
+	if (likely(e->tag_w == tlb_tag(&c->tlb, la) && (la & 0xfff) <= 0x1000 - size)) {
 		store_le((uint8_t *)(e->host + (la & 0xfff)), size, val);
 		return 0;
 	}
@@ -521,7 +521,7 @@ static inline int cpu_rmw_begin(struct cpu *c, int seg, uint64_t ea, unsigned si
 		return -1;
 	*la_out = la;
 	const struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
-	if (likely(e->tag_w == (la & TLB_PAGE_MASK) && (la & 0xfff) <= 0x1000 - size)) {
+	if (likely(e->tag_w == tlb_tag(&c->tlb, la) && (la & 0xfff) <= 0x1000 - size)) {
 		*val = load_le((const uint8_t *)(e->host + (la & 0xfff)), size);
 		return 0;
 	}
@@ -531,7 +531,7 @@ static inline int cpu_rmw_begin(struct cpu *c, int seg, uint64_t ea, unsigned si
 static inline int cpu_rmw_commit(struct cpu *c, uint64_t la, unsigned size, uint64_t val)
 {
 	const struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
-	if (likely(e->tag_w == (la & TLB_PAGE_MASK) && (la & 0xfff) <= 0x1000 - size)) {
+	if (likely(e->tag_w == tlb_tag(&c->tlb, la) && (la & 0xfff) <= 0x1000 - size)) {
 		store_le((uint8_t *)(e->host + (la & 0xfff)), size, val);
 		return 0;
 	}

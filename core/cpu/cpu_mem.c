@@ -8,13 +8,9 @@
 #include "core/cpu/align.h"
 #include "core/cpu/cpumodel.h"
 #include "core/cpu/debugreg.h"
+#include "core/cpu/tlbctl.h"
 #include "decode/cache.h"
 #include "paging/walk.h"
-
-static bool canonical(uint64_t la)
-{
-	return (uint64_t)((int64_t)(la << 16) >> 16) == la;
-}
 
 static void walk_regs_of(const struct cpu *c, struct walk_regs *r)
 {
@@ -26,6 +22,7 @@ static void walk_regs_of(const struct cpu *c, struct walk_regs *r)
 	r->cpl = c->cpl;
 	r->rflags_ac = (c->rflags & RF_AC) != 0;
 	r->maxphyaddr = c->model->maxphyaddr;
+	r->page1gb = c->model->page1gb;
 }
 
 /* The exit for an access bhyve's EPT cannot satisfy and does not emulate:
@@ -89,7 +86,8 @@ int cpu_seg_fault(struct cpu *c, int seg)
 struct resolved {
 	uint8_t *host_page;
 	uint64_t gpa;
-	bool writable, executable, large;
+	uint64_t page_size;
+	bool writable, executable, global;
 };
 
 /*
@@ -101,7 +99,7 @@ struct resolved {
 static int walk_la(struct cpu *c, uint64_t la, int prot, int seg, unsigned wflags,
                    struct walk_result *w)
 {
-	if (c->la_mask == ~0ull && !canonical(la)) {
+	if (c->la_mask == ~0ull && !cpu_canonical(c, la)) {
 		/* Non-canonical: #SS(0) for stack references, else #GP(0) (SDM 6.15). */
 		cpu_raise(c, seg == SEG_SS ? IDT_SS : IDT_GP, true, 0);
 		return -1;
@@ -156,7 +154,8 @@ static int resolve(struct cpu *c, uint64_t la, int prot, int seg, unsigned wflag
 	r->host_page = s->hva + ((w.gpa & TLB_PAGE_MASK) - s->gpa);
 	r->writable = w.writable && !bitmap_test(s->code, pi);
 	r->executable = w.executable;
-	r->large = w.page_size > 4096;
+	r->page_size = w.page_size;
+	r->global = w.global;
 	return 0;
 }
 
@@ -174,34 +173,43 @@ static struct tlb_entry *translate(struct cpu *c, uint64_t la, int prot, int seg
 	if (rc)
 		return NULL;
 	struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
-	uint64_t page = la & TLB_PAGE_MASK;
-	tlb_note_fill(&c->tlb, e);
+	uint64_t tag = tlb_tag(&c->tlb, la);
+	tlb_fill(&c->tlb, e, r.gpa, r.global, la, r.page_size);
 	c->stats.tlb_fills++;
-	e->tag_r = page;
-	e->tag_w = r.writable ? page : TLB_INVALID;
-	e->tag_x = r.executable ? page : TLB_INVALID;
+	e->tag_r = tag;
+	e->tag_w = r.writable ? tag : TLB_INVALID;
+	e->tag_x = r.executable ? tag : TLB_INVALID;
 	/* Alignment checking, or a data breakpoint on the page: its reads and
 	 * writes must reach the slow path, which checks them. */
 	if (unlikely(c->ac_check || c->bp_data) && (c->ac_check || dbg_data_page(c, la)))
 		e->tag_r = e->tag_w = TLB_INVALID;
 	e->host = (uintptr_t)r.host_page;
-	e->gpa = r.gpa & TLB_PAGE_MASK;
-	if (r.large)
-		c->tlb.has_large = true;
 	return e;
+}
+
+/* The entry for la with the tag 'which' points into (tag_r, tag_w or
+ * tag_x) matching, after taking over a global entry made in another
+ * context (tlb.h); NULL when a walk is needed. */
+static struct tlb_entry *lookup(struct cpu *c, uint64_t la, const uint64_t *which)
+{
+	struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
+	uint64_t tag = tlb_tag(&c->tlb, la);
+	if (*which == tag || (tlb_revive_global(&c->tlb, la) && *which == tag))
+		return e;
+	return NULL;
 }
 
 int cpu_translate_fetch(struct cpu *c, uint64_t la, uint64_t *gpa, const uint8_t **host)
 {
 	struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
-	if (e->tag_x != (la & TLB_PAGE_MASK)) {
+	if (!lookup(c, la, &e->tag_x)) {
 		bool mmio;
 		uint64_t g;
 		e = translate(c, la, VM_PROT_EXECUTE, SEG_CS, &mmio, &g);
 		if (!e)
 			return -1;
 	}
-	*gpa = e->gpa | (la & 0xfff);
+	*gpa = (tlb_meta_of(&c->tlb, e)->gpa & TLB_PAGE_MASK) | (la & 0xfff);
 	*host = (const uint8_t *)(e->host + (la & 0xfff));
 	return 0;
 }
@@ -243,8 +251,7 @@ static int translate_span(struct cpu *c, uint64_t la, unsigned size, int prot, i
 		bool mmio;
 		uint64_t gpa;
 		struct tlb_entry *e = tlb_entry_for(&c->tlb, a);
-		uint64_t tag = (prot & VM_PROT_WRITE) ? e->tag_w : e->tag_r;
-		if (tag != (a & TLB_PAGE_MASK)) {
+		if (!lookup(c, a, (prot & VM_PROT_WRITE) ? &e->tag_w : &e->tag_r)) {
 			e = translate(c, a, prot, seg, &mmio, &gpa);
 			if (!e) {
 				if (mmio)

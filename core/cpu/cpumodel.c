@@ -34,46 +34,57 @@ static const struct cpuid_leaf baseline_amd[] = {
  * The baselines plus the general-purpose extensions: MOVBE (leaf 1 ECX bit
  * 22), BMI1, BMI2, ADX (leaf 7 subleaf 0 EBX bits 3, 8, 19), RDPID (leaf 7
  * ECX bit 22), LZCNT/ABM (0x80000001 ECX bit 5, with LAHF/SAHF bit 0) and
- * RDTSCP (0x80000001 EDX bit 27).  Leaf 7 lists subleaf 0 only, with EAX =
- * 0: no further subleaves.  softvmm version 1 of both.
+ * RDTSCP (0x80000001 EDX bit 27); and the paging features both parts have
+ * (SDM vol. 3 4.1.4): PCID (leaf 1 ECX bit 17), SMEP and INVPCID (leaf 7
+ * EBX bits 7, 10) and 1 GiB pages (0x80000001 EDX bit 26).  SMAP and PKU,
+ * which both parts also have, are left out: no instruction of theirs
+ * (CLAC, STAC, RDPKRU, WRPKRU) is implemented.  Leaf 7 lists subleaf 0
+ * only, with EAX = 0: no further subleaves.  softvmm version 2 of both
+ * (version 1 had none of the paging features).
  *
  * Intel: the signature of a 3rd-generation Xeon Scalable (Ice Lake-SP,
- * family 6, model 0x6a, stepping 6), which has all of these; 46 physical
- * address bits as on that part, 48 linear (no LA57 advertised).
+ * family 6, model 0x6a, stepping 6), which has all of these and 5-level
+ * paging (LA57, leaf 7 ECX bit 16); 46 physical address bits and 57
+ * linear ones as on that part.
  */
 static const struct cpuid_leaf gp_ext_intel[] = {
     {0x0, 0, 0xd, INTEL_VENDOR},
-    {0x1, 0, 0x000606a6, 0x00000800, 0x00c02201, 0x078bfbff},
-    {0x7, 0, 0, 0x00080108, 0x00400000, 0},
+    {0x1, 0, 0x000606a6, 0x00000800, 0x00c22201, 0x078bfbff},
+    {0x7, 0, 0, 0x00080588, 0x00410000, 0},
     {0x80000000, 0, 0x80000008, 0, 0, 0},
-    {0x80000001, 0, 0, 0, 0x00000021, 0x28100800},
-    {0x80000008, 0, 0x0000302e, 0, 0, 0},
+    {0x80000001, 0, 0, 0, 0x00000021, 0x2c100800},
+    {0x80000008, 0, 0x0000392e, 0, 0, 0},
 };
 
 /* AMD: the signature of a Zen 3 EPYC 7003 (Milan, family 0x19, model 1,
- * stepping 1), as the AMD baseline, which has all of these; 48 physical
- * address bits as on that part. */
+ * stepping 1), as the AMD baseline, which has all of these but not LA57
+ * (first in Zen 4); 48 physical and 48 linear address bits as on that
+ * part. */
 static const struct cpuid_leaf gp_ext_amd[] = {
     {0x0, 0, 0xd, AMD_VENDOR},
-    {0x1, 0, 0x00a00f11, 0x00000800, 0x00c02201, 0x078bfbff},
-    {0x7, 0, 0, 0x00080108, 0x00400000, 0},
+    {0x1, 0, 0x00a00f11, 0x00000800, 0x00c22201, 0x078bfbff},
+    {0x7, 0, 0, 0x00080588, 0x00400000, 0},
     {0x80000000, 0, 0x80000008, AMD_VENDOR},
-    {0x80000001, 0, 0x00a00f11, 0, 0x00000021, 0x28100800},
+    {0x80000001, 0, 0x00a00f11, 0, 0x00000021, 0x2c100800},
     {0x80000008, 0, 0x00003030, 0, 0, 0},
 };
 
 #define CR4_BASELINE 0x000006ffull /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
+#define CR4_V3_AMD   (CR4_BASELINE | 0x00120000ull) /* + PCIDE SMEP */
+#define CR4_V3_INTEL (CR4_V3_AMD | 0x00001000ull)   /* + LA57 */
 
 static const struct cpu_model models[] = {
     {"x86-64-intel", "Intel x86-64 baseline (default)", "intel", VENDOR_INTEL, 1, 39, CR4_BASELINE,
-     baseline_intel, sizeof(baseline_intel) / sizeof(baseline_intel[0])},
-    {"x86-64-amd", "AMD x86-64 baseline", "amd", VENDOR_AMD, 1, 40, CR4_BASELINE, baseline_amd,
-     sizeof(baseline_amd) / sizeof(baseline_amd[0])},
-    {"x86-64-intel-v3", "Intel x86-64 with MOVBE, ABM, BMI1/2, ADX, RDTSCP, RDPID", "intel",
-     VENDOR_INTEL, 1, 46, CR4_BASELINE, gp_ext_intel,
+     false, baseline_intel, sizeof(baseline_intel) / sizeof(baseline_intel[0])},
+    {"x86-64-amd", "AMD x86-64 baseline", "amd", VENDOR_AMD, 1, 40, CR4_BASELINE, false,
+     baseline_amd, sizeof(baseline_amd) / sizeof(baseline_amd[0])},
+    {"x86-64-intel-v3",
+     "Intel x86-64 with MOVBE, ABM, BMI1/2, ADX, RDTSCP, RDPID, PCID, 1G pages, LA57", "intel",
+     VENDOR_INTEL, 2, 46, CR4_V3_INTEL, true, gp_ext_intel,
      sizeof(gp_ext_intel) / sizeof(gp_ext_intel[0])},
-    {"x86-64-amd-v3", "AMD x86-64 with MOVBE, ABM, BMI1/2, ADX, RDTSCP, RDPID", "amd", VENDOR_AMD,
-     1, 48, CR4_BASELINE, gp_ext_amd, sizeof(gp_ext_amd) / sizeof(gp_ext_amd[0])},
+    {"x86-64-amd-v3", "AMD x86-64 with MOVBE, ABM, BMI1/2, ADX, RDTSCP, RDPID, PCID, 1G pages",
+     "amd", VENDOR_AMD, 2, 48, CR4_V3_AMD, true, gp_ext_amd,
+     sizeof(gp_ext_amd) / sizeof(gp_ext_amd[0])},
 };
 
 const struct cpu_model *cpu_model_default(void)
@@ -146,6 +157,13 @@ bool cpu_model_has(const struct cpu_model *m, enum cpu_feature f)
 	    [FEAT_SSSE3] = {1, 2, 9},
 	    [FEAT_SSE41] = {1, 2, 19},
 	    [FEAT_SSE42] = {1, 2, 20},
+	    [FEAT_PCID] = {1, 2, 17},
+	    [FEAT_PGE] = {1, 3, 13},
+	    [FEAT_SMEP] = {7, 1, 7},
+	    [FEAT_INVPCID] = {7, 1, 10},
+	    [FEAT_SMAP] = {7, 1, 20},
+	    [FEAT_LA57] = {7, 2, 16},
+	    [FEAT_PAGE1GB] = {0x80000001, 3, 26},
 	};
 	if ((unsigned)f >= FEAT_COUNT)
 		return false;

@@ -26,6 +26,7 @@ struct cpu_model {
 	unsigned version;
 	unsigned maxphyaddr;
 	uint64_t cr4_allowed;
+	bool page1gb; /* CPUID 80000001H:EDX[26], for the page walk's sake */
 	const struct cpuid_leaf *leaves;
 	unsigned nleaves;
 };
@@ -56,6 +57,14 @@ enum cpu_feature {
 	FEAT_SSSE3,  /* 1.ECX[9] */
 	FEAT_SSE41,  /* 1.ECX[19] */
 	FEAT_SSE42,  /* 1.ECX[20] */
+	/* Paging (SDM vol. 3 4.1.4). */
+	FEAT_PCID,    /* 1.ECX[17] */
+	FEAT_PGE,     /* 1.EDX[13] */
+	FEAT_SMEP,    /* 7.0.EBX[7] */
+	FEAT_INVPCID, /* 7.0.EBX[10] */
+	FEAT_SMAP,    /* 7.0.EBX[20] */
+	FEAT_LA57,    /* 7.0.ECX[16] */
+	FEAT_PAGE1GB, /* 80000001.EDX[26] */
 	FEAT_COUNT
 };
 bool cpu_model_has(const struct cpu_model *m, enum cpu_feature f);

@@ -2,12 +2,13 @@
  * System instructions: flag bits (CLI STI CLD STD CLC STC CMC), HLT,
  * descriptor tables, control and segment registers, MSRs (the ones the vmm
  * owns, bhyve's vmm_msr.c and the VMCS-switched ones; the rest become
- * RDMSR/WRMSR exits), CPUID, RDTSC, INVLPG, UD2.
+ * RDMSR/WRMSR exits), CPUID, RDTSC, INVLPG, INVPCID, UD2.
  */
 #include "core/cpu/cpu.h"
 #include "core/cpu/cpumodel.h"
 #include "core/cpu/desc.h"
 #include "core/cpu/lower.h"
+#include "core/cpu/tlbctl.h"
 #include "core/cpu/vme.h"
 
 static int next(struct cpu *c, const struct insn *i)
@@ -378,12 +379,72 @@ static int op_rdpid(struct cpu *c, const struct insn *i)
 	return EXEC_NEXT;
 }
 
+/*
+ * INVLPG m (SDM vol. 2A INVLPG; vol. 3 4.10.4.1): CPL 0; the translations
+ * of the page holding the linear address, for the current PCID and global
+ * ones, and the whole large page when one maps it.  No segment limit check
+ * (no memory is accessed), and in 64-bit mode a non-canonical address
+ * makes it a NOP.
+ */
 static int op_invlpg(struct cpu *c, const struct insn *i)
 {
 	if (c->cpl != 0)
 		return cpu_gp0(c);
 	uint64_t la = (c->seg[i->seg].base + cpu_ea(c, i)) & c->la_mask;
-	tlb_flush_page(&c->tlb, la);
+	if (c->mode != MODE_LONG64 || cpu_canonical(c, la))
+		cpu_tlb_invlpg(c, la);
+	return next(c, i);
+}
+
+/*
+ * INVPCID r, m128 (SDM vol. 2A INVPCID; vol. 3 4.10.4.1).  The type is the
+ * register (64 bits in 64-bit mode, else 32); the descriptor holds the
+ * PCID in bits 11:0 (63:12 must be 0) and a linear address in bits
+ * 127:64, used in full by type 0 even outside 64-bit mode.
+ *   0: one address in one PCID, not global translations;
+ *   1: all non-global translations of one PCID;
+ *   2: everything, global translations included;
+ *   3: all non-global translations of every PCID.
+ * #UD in virtual-8086 mode; #GP(0) at CPL > 0, for a type above 3, a
+ * reserved descriptor bit, a non-canonical type-0 address, or a nonzero
+ * PCID with types 0 and 1 while CR4.PCIDE = 0.  The SDM gives no order
+ * between the type check and the descriptor read: the type comes first
+ * here, as a register operand is at hand before the memory one.
+ */
+static int op_invpcid(struct cpu *c, const struct insn *i)
+{
+	if (c->rflags & RF_VM)
+		return cpu_ud(c);
+	if (c->cpl != 0)
+		return cpu_gp0(c);
+	uint64_t type = reg_read(c, i->r1, c->mode == MODE_LONG64 ? 8 : 4);
+	if (type > 3)
+		return cpu_gp0(c);
+	uint64_t ea = cpu_ea(c, i), lo, hi;
+	if (cpu_read(c, i->seg, ea, 8, &lo) ||
+	    cpu_read(c, i->seg, (ea + 8) & size_mask(i->asz), 8, &hi))
+		return EXEC_STOP;
+	unsigned pcid = (unsigned)(lo & 0xfff);
+	if ((lo >> 12) != 0)
+		return cpu_gp0(c);
+	if (type <= 1 && pcid != 0 && !(c->cr4 & CR4_PCIDE))
+		return cpu_gp0(c);
+	switch (type) {
+	case 0:
+		if (!cpu_canonical(c, hi))
+			return cpu_gp0(c);
+		tlb_flush_page_pcid(&c->tlb, hi, pcid);
+		break;
+	case 1:
+		tlb_flush_pcid(&c->tlb, pcid);
+		break;
+	case 2:
+		cpu_tlb_flush_global(c);
+		break;
+	default:
+		tlb_flush_nonglobal(&c->tlb);
+		break;
+	}
 	cpu_flush_jcache(c);
 	return next(c, i);
 }
@@ -486,6 +547,11 @@ bool lower_system(struct lower *l)
 		return true;
 	case ZYDIS_MNEMONIC_INVLPG:
 		i->fn = op_invlpg;
+		l->ends_block = true;
+		return true;
+	case ZYDIS_MNEMONIC_INVPCID:
+		i->r1 = (uint8_t)lower_gpr_index(l->op[0].reg.value);
+		i->fn = cpu_model_has(l->model, FEAT_INVPCID) ? op_invpcid : op_ud;
 		l->ends_block = true;
 		return true;
 	case ZYDIS_MNEMONIC_UD0:

@@ -7,7 +7,9 @@
 #include "core/cpu/cpumodel.h"
 #include "core/cpu/debugreg.h"
 #include "core/cpu/desc.h"
+#include "core/cpu/tlbctl.h"
 #include "decode/cache.h"
+#include "paging/walk.h"
 
 void cpu_flush_jcache(struct cpu *c)
 {
@@ -16,13 +18,6 @@ void cpu_flush_jcache(struct cpu *c)
 		memset(c->jcache, 0, sizeof(c->jcache));
 		c->jepoch = 1;
 	}
-}
-
-void cpu_flush_tlb(struct cpu *c)
-{
-	c->stats.tlb_flushes++;
-	tlb_flush_all(&c->tlb);
-	cpu_flush_jcache(c);
 }
 
 void cpu_seg_bounds(struct cpu *c, struct segreg *s)
@@ -272,97 +267,146 @@ int cpu_far_jump(struct cpu *c, uint16_t sel, uint64_t off, unsigned osz)
 	return EXEC_JUMP;
 }
 
-/* PAE: load the four PDPTEs at MOV CR3 / paging enable (SDM 4.4.1). */
+/*
+ * PAE paging: load the four PDPTE registers from the 32-byte table at
+ * cr3 bits 31:5 (SDM vol. 3 4.4.1).  A present entry with a reserved bit
+ * set (2:1, 8:5, 63:MAXPHYADDR) makes the MOV to CR0, CR3 or CR4 that
+ * loads it #GP(0), with no register changed; so does a table that is not
+ * in RAM, which a processor would read as all-ones bus data.
+ */
 static int load_pdptes(struct cpu *c, uint64_t cr3)
 {
 	uint8_t *h = mem_host(c->mem, cr3 & 0xffffffe0ull, 32);
 	if (!h)
 		return cpu_raise(c, IDT_GP, true, 0);
-	for (int k = 0; k < 4; k++) {
-		uint64_t e;
-		memcpy(&e, h + 8 * k, 8);
-		/* Reserved bits 2:1, 8:5 and above MAXPHYADDR must be 0 when present. */
-		if ((e & 1) && (e & (0x1e6ull | (~0ull << c->model->maxphyaddr))))
+	uint64_t e[4];
+	memcpy(e, h, sizeof(e));
+	for (int k = 0; k < 4; k++)
+		if ((e[k] & 1) && (e[k] & paging_pdpte_rsvd(c->model->maxphyaddr)))
 			return cpu_raise(c, IDT_GP, true, 0);
-		c->pdpte[k] = e;
-	}
+	memcpy(c->pdpte, e, sizeof(e));
+	return 0;
+}
+
+/* PAE paging in use with these CR0/CR4 and the current EFER (4.1.1). */
+static bool pae_paging(const struct cpu *c, uint64_t cr0, uint64_t cr4)
+{
+	return (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(c->efer & EFER_LME);
+}
+
+/*
+ * MOV to CR0 (SDM vol. 2B MOV CR; vol. 3 2.5, 9.8.5 for IA-32e activation).
+ * Invalidations (vol. 3 4.10.4.1): clearing PG drops every translation,
+ * global ones included.  Setting PG drops the flat ones the soft TLB made
+ * while paging was off, and setting WP the write permissions it cached;
+ * the processor has nothing to drop there.  With PAE paging in use after
+ * it, a change of CD, NW or PG loads the PDPTEs (4.4.1).
+ */
+static int write_cr0(struct cpu *c, uint64_t v)
+{
+	/* Bits 63:32 are reserved: #GP(0) (64-bit mode exceptions).  The
+	 * reserved bits of 31:0 are ignored and read as 0; ET is fixed at 1. */
+	if ((v >> 32) != 0 && c->mode == MODE_LONG64)
+		return cpu_raise(c, IDT_GP, true, 0);
+	v &= CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_NW |
+	     CR0_CD | CR0_PG;
+	if ((v & CR0_PG) && !(v & CR0_PE))
+		return cpu_raise(c, IDT_GP, true, 0);
+	if ((v & CR0_NW) && !(v & CR0_CD))
+		return cpu_raise(c, IDT_GP, true, 0);
+	bool pg_on = (v & CR0_PG) && !(c->cr0 & CR0_PG);
+	bool pg_off = !(v & CR0_PG) && (c->cr0 & CR0_PG);
+	if (pg_on && (c->efer & EFER_LME) && !(c->cr4 & CR4_PAE))
+		return cpu_raise(c, IDT_GP, true, 0);
+	/* Paging stays on in 64-bit mode and while CR4.PCIDE = 1. */
+	if (pg_off && (c->mode == MODE_LONG64 || (c->cr4 & CR4_PCIDE)))
+		return cpu_raise(c, IDT_GP, true, 0);
+	if (pae_paging(c, v, c->cr4) && ((v ^ c->cr0) & (CR0_CD | CR0_NW | CR0_PG)) &&
+	    load_pdptes(c, c->cr3))
+		return EXEC_STOP;
+	if (pg_on && (c->efer & EFER_LME))
+		c->efer |= EFER_LMA;
+	if (pg_off)
+		c->efer &= ~(uint64_t)EFER_LMA;
+	bool flush = ((v ^ c->cr0) & CR0_PG) || ((v & ~c->cr0) & CR0_WP);
+	c->cr0 = v | CR0_ET;
+	if (flush)
+		cpu_tlb_flush_global(c);
+	cpu_update_mode(c);
 	return 0;
 }
 
 /*
- * MOV to CR0/CR3/CR4 with their #GP checks (SDM vol. 3 2.5, 9.8.5 for IA-32e
- * activation).  Returns 0 or EXEC_STOP; the caller ends the block.
+ * MOV to CR3.  In IA-32e mode bits 63:MAXPHYADDR are reserved, except that
+ * with CR4.PCIDE = 1 bit 63 asks for no invalidation and is not stored
+ * (SDM vol. 3 4.5.2, 4.10.4.1).  Outside IA-32e mode CR3 has 32 bits; PAE
+ * paging loads the PDPTEs from the new value.
  */
+static int write_cr3(struct cpu *c, uint64_t v)
+{
+	bool noflush = false;
+	if (c->efer & EFER_LMA) {
+		if (c->cr4 & CR4_PCIDE) {
+			noflush = v >> 63;
+			v &= ~(1ull << 63);
+		}
+		if ((v >> c->model->maxphyaddr) != 0)
+			return cpu_raise(c, IDT_GP, true, 0);
+	} else {
+		v &= 0xffffffffull;
+		if (pae_paging(c, c->cr0, c->cr4) && load_pdptes(c, v))
+			return EXEC_STOP;
+	}
+	c->cr3 = v;
+	cpu_tlb_cr3_loaded(c, noflush);
+	return 0;
+}
+
+/*
+ * MOV to CR4.  #GP(0) for: a bit the model does not have; clearing PAE in
+ * IA-32e mode; changing LA57 in IA-32e mode; setting PCIDE outside IA-32e
+ * mode or with CR3 bits 11:0 not 0 (SDM vol. 2B MOV CR; vol. 3 4.10.1).
+ * Invalidations (vol. 3 4.10.4.1): a change of PGE, or PCIDE going 1 -> 0,
+ * drops everything, global entries included; a change of PAE or SMEP
+ * going 0 -> 1 every entry of the current PCID (here: everything too).
+ * SMAP going 0 -> 1 narrows rights the soft TLB cached: it flushes as
+ * well.  With PAE paging in use after it, a change of PAE, PGE, PSE or
+ * SMEP loads the PDPTEs (4.4.1).
+ */
+static int write_cr4(struct cpu *c, uint64_t v)
+{
+	uint64_t old = c->cr4, chg = v ^ old;
+	if (v & ~c->model->cr4_allowed)
+		return cpu_raise(c, IDT_GP, true, 0);
+	bool ia32e = c->efer & EFER_LMA;
+	if (ia32e && (!(v & CR4_PAE) || (chg & CR4_LA57)))
+		return cpu_raise(c, IDT_GP, true, 0);
+	if ((v & ~old & CR4_PCIDE) && (!ia32e || (c->cr3 & 0xfff)))
+		return cpu_raise(c, IDT_GP, true, 0);
+	if (pae_paging(c, c->cr0, v) && (chg & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP)) &&
+	    load_pdptes(c, c->cr3))
+		return EXEC_STOP;
+	c->cr4 = v;
+	if ((chg & (CR4_PGE | CR4_PAE)) || (old & ~v & CR4_PCIDE) ||
+	    (v & ~old & (CR4_SMEP | CR4_SMAP)))
+		cpu_tlb_flush_global(c);
+	return 0;
+}
+
+/* MOV to CR0/CR2/CR3/CR4/CR8 with their #GP checks.  Returns 0 or
+ * EXEC_STOP; the caller ends the block. */
 int cpu_write_cr(struct cpu *c, int cr, uint64_t v)
 {
 	switch (cr) {
-	case 0: {
-		/* Bits 63:32 are reserved: #GP(0) (SDM vol. 2B MOV CR, 64-bit
-		 * mode exceptions).  The reserved bits of 31:0 are ignored and
-		 * read as 0; ET is fixed at 1 (SDM vol. 3 2.5). */
-		if ((v >> 32) != 0 && c->mode == MODE_LONG64)
-			return cpu_raise(c, IDT_GP, true, 0);
-		v &= CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_ET | CR0_NE | CR0_WP | CR0_AM |
-		     CR0_NW | CR0_CD | CR0_PG;
-		if ((v & CR0_PG) && !(v & CR0_PE))
-			return cpu_raise(c, IDT_GP, true, 0);
-		if ((v & CR0_NW) && !(v & CR0_CD))
-			return cpu_raise(c, IDT_GP, true, 0);
-		bool pg_on = (v & CR0_PG) && !(c->cr0 & CR0_PG);
-		bool pg_off = !(v & CR0_PG) && (c->cr0 & CR0_PG);
-		if (pg_on && (c->efer & EFER_LME)) {
-			if (!(c->cr4 & CR4_PAE))
-				return cpu_raise(c, IDT_GP, true, 0);
-			c->efer |= EFER_LMA;
-		} else if (pg_on && (c->cr4 & CR4_PAE)) {
-			if (load_pdptes(c, c->cr3))
-				return EXEC_STOP;
-		}
-		if (pg_off && c->mode == MODE_LONG64)
-			return cpu_raise(c, IDT_GP, true, 0);
-		if (pg_off)
-			c->efer &= ~(uint64_t)EFER_LMA;
-		/* Only PG and WP change translations or their rights (SDM 4.10.4.1;
-		 * WP because the soft TLB caches the write check). */
-		bool flush = (v ^ c->cr0) & (CR0_PG | CR0_WP);
-		c->cr0 = v | CR0_ET;
-		if (flush)
-			cpu_flush_tlb(c);
-		cpu_update_mode(c);
-		return 0;
-	}
+	case 0:
+		return write_cr0(c, v);
 	case 2:
 		c->cr2 = v;
 		return 0;
 	case 3:
-		/* In IA-32e mode bits 63:MAXPHYADDR are reserved (SDM vol. 3
-		 * 4.5.2; no model has PCIDE, so bit 63 is one of them). */
-		if ((c->efer & EFER_LMA) && (v >> c->model->maxphyaddr) != 0)
-			return cpu_raise(c, IDT_GP, true, 0);
-		if ((c->cr0 & CR0_PG) && (c->cr4 & CR4_PAE) && !(c->efer & EFER_LMA) &&
-		    load_pdptes(c, v))
-			return EXEC_STOP;
-		c->cr3 = (c->efer & EFER_LMA) ? v : v & 0xffffffffull;
-		cpu_flush_tlb(c);
-		return 0;
-	case 4: {
-		/* Bits the model does not have are reserved: #GP(0) (SDM vol. 2B
-		 * MOV CR; vol. 3 2.5).  UMIP, OSXSAVE and the rest stay reserved
-		 * while no model advertises them. */
-		uint64_t allowed = c->model->cr4_allowed;
-		if (v & ~allowed)
-			return cpu_raise(c, IDT_GP, true, 0);
-		if ((c->efer & EFER_LMA) && !(v & CR4_PAE))
-			return cpu_raise(c, IDT_GP, true, 0);
-		/* Paging-mode and rights bits invalidate translations (SDM 4.10.4.1). */
-		uint64_t paging_bits =
-		    CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCIDE | CR4_SMEP | CR4_SMAP | CR4_LA57;
-		bool flush = (v ^ c->cr4) & paging_bits;
-		c->cr4 = v;
-		if (flush)
-			cpu_flush_tlb(c);
-		return 0;
-	}
+		return write_cr3(c, v);
+	case 4:
+		return write_cr4(c, v);
 	case 8:
 		/* CR8 bits 63:4 are reserved (SDM vol. 3 10.8.6.1). */
 		if (v > 15)
