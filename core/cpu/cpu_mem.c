@@ -254,8 +254,11 @@ static int translate_span(struct cpu *c, uint64_t la, unsigned size, int prot, i
 		if (!lookup(c, a, (prot & VM_PROT_WRITE) ? &e->tag_w : &e->tag_r)) {
 			e = translate(c, a, prot, seg, &mmio, &gpa);
 			if (!e) {
+				/* The part in the page that is not RAM faults: its
+				 * own linear and physical address, as CR2 is for a
+				 * #PF there (docs/exits.md, straddling accesses). */
 				if (mmio)
-					return exit_inst_emul(c, gpa, la);
+					return exit_inst_emul(c, gpa, a);
 				return -1;
 			}
 		}
