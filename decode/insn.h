@@ -27,6 +27,7 @@ enum decode_mode {
 
 #define INSN_NOREG  0xff /* no base or index register */
 #define INSN_RIPREL 0xfe /* base is RIP (of the next instruction) */
+#define INSN_ABS64  0xfd /* no base: a 64-bit moffs too wide for disp, kept in imm */
 
 struct insn {
 	insn_fn fn;

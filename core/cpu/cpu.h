@@ -546,6 +546,8 @@ static inline uint64_t cpu_ea(const struct cpu *c, const struct insn *i)
 		a += c->gpr[i->base].q;
 	else if (i->base == INSN_RIPREL)
 		a += c->rip + i->len;
+	else if (i->base == INSN_ABS64)
+		a = i->imm; /* moffs64 */
 	if (i->index < 16)
 		a += c->gpr[i->index].q << i->scale;
 	return a & size_mask(i->asz);

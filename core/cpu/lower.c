@@ -95,9 +95,13 @@ static void fill_mem(struct insn *i, const ZydisDecodedOperand *o)
 	                                               : (uint8_t)lower_gpr_index(o->mem.index);
 	i->scale = o->mem.scale == 8 ? 3 : o->mem.scale == 4 ? 2 : o->mem.scale == 2 ? 1 : 0;
 	i->disp = (int32_t)o->mem.disp.value;
-	/* A 64-bit moffs (MOV AL, [imm64]) does not fit disp: keep it in imm. */
-	if ((int64_t)i->disp != o->mem.disp.value)
+	/* A 64-bit moffs (MOV AL, [imm64]) does not fit disp: keep it in imm,
+	 * which cpu_ea reads for INSN_ABS64 (SDM vol. 2 2.2.1.4). */
+	if ((int64_t)i->disp != o->mem.disp.value) {
 		i->imm = (uint64_t)o->mem.disp.value;
+		i->base = INSN_ABS64;
+		i->disp = 0;
+	}
 	i->flags |= INSN_F_MEM;
 }
 
