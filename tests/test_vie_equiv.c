@@ -676,3 +676,54 @@ Test(vie_equiv, stos_and_movs_with_and_without_rep, .timeout = 600)
 	}
 	report();
 }
+
+/*
+ * The exit stream of a REP STOSD whose destination runs from RAM into MMIO
+ * (bhyve on VT-x: an EPT violation for each element that touches MMIO):
+ * the elements in RAM make no exit; each one in MMIO is an INST_EMUL exit
+ * at the instruction with its full length, with RDI and RCX showing the
+ * elements done, and the emulation asks for a restart until RCX is 0.
+ */
+Test(vie_equiv, rep_stos_exits_once_per_mmio_element_at_the_instruction)
+{
+	static const uint8_t code[] = {0xf3, 0xab}; /* rep stosd */
+	struct dev d = {.accesses = 0};
+	pm_machine(PM_LONG64, 0);
+	pm_put64(PM_PD + 8 * 4, MMIO_GPA | 0x87);
+	struct tcase tc;
+	base_case(&tc, PM_LONG64, 0);
+	memcpy(tc.code, code, sizeof(code));
+	tc.len = sizeof(code);
+	tc.r[RDI] = WIN - 8;
+	tc.r[RCX] = 4;
+	tc.r[RAX] = 0xcafef00d;
+	load_state(&tc);
+	struct vm_run run = {.cpuid = 0, .rip = PM_CODE};
+	for (uint64_t k = 0; k < 2; k++) {
+		cr_assert_eq(vm_run(pm.vm, &run), 0);
+		struct vm_exit *e = &run.vm_exit;
+		cr_assert_eq(e->exitcode, VM_EXITCODE_INST_EMUL, "exit %d", e->exitcode);
+		cr_expect_eq(e->rip, PM_CODE);
+		cr_expect_eq(e->inst_length, 2);
+		cr_expect_eq(e->u.inst_emul.gpa, MMIO_GPA + 4 * k);
+		cr_expect_eq(e->u.inst_emul.gla, WIN + 4 * k);
+		cr_expect_eq(pm_reg(VM_REG_GUEST_RCX), 2 - k);
+		cr_expect_eq(pm_reg(VM_REG_GUEST_RDI), WIN + 4 * k);
+		cr_assert_eq(vmm_emulate_instruction(pm.vm, 0, e->u.inst_emul.gpa,
+		                                     &e->u.inst_emul.vie, &e->u.inst_emul.paging,
+		                                     dev_read, dev_write, &d),
+		             0);
+		cr_expect_eq(e->u.inst_emul.vie.restart, k == 0);
+		run.rip = e->u.inst_emul.vie.restart ? e->rip : e->rip + e->inst_length;
+	}
+	cr_assert_eq(vm_run(pm.vm, &run), 0);
+	cr_expect_eq(run.vm_exit.exitcode, VM_EXITCODE_INOUT);
+	cr_expect_eq(run.vm_exit.rip, PM_CODE + 2);
+	/* The two elements below the window went to RAM (identity-mapped). */
+	cr_expect_eq(pm_get_n(WIN - 8, 8), 0xcafef00dcafef00dULL);
+	cr_expect_eq(d.bytes[0], 0x0d);
+	cr_expect_eq(d.bytes[7], 0xca);
+	cr_expect_eq(pm_reg(VM_REG_GUEST_RCX), 0);
+	cr_expect_eq(pm_reg(VM_REG_GUEST_RDI), WIN + 8);
+	pm_teardown();
+}
