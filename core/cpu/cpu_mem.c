@@ -330,10 +330,14 @@ int cpu_rmw_begin_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t *val,
 /*
  * Implicit supervisor accesses (descriptor tables, the TSS, SDM 4.6): made
  * with supervisor rights whatever the CPL, so they never use or fill the
- * TLB, whose entries hold the rights of the current CPL.
+ * TLB, whose entries hold the rights of the current CPL.  A write (at most
+ * 16 bytes, two pages) translates both pages before it stores a byte, the
+ * lower page first, so a fault on either leaves memory as it was.
  */
 static int linear_access(struct cpu *c, uint64_t la, uint8_t *buf, unsigned len, bool write)
 {
+	uint8_t *hosts[2];
+	unsigned lens[2], npages = 0;
 	while (len) {
 		unsigned n = 0x1000 - (unsigned)(la & 0xfff);
 		if (n > len)
@@ -347,13 +351,21 @@ static int linear_access(struct cpu *c, uint64_t la, uint8_t *buf, unsigned len,
 			return -1;
 		}
 		uint8_t *h = r.host_page + (la & 0xfff);
-		if (write)
-			memcpy(h, buf, n);
-		else
+		if (write) {
+			if (npages == 2)
+				return -1; /* not reached: writes are at most 16 bytes */
+			hosts[npages] = h;
+			lens[npages++] = n;
+		} else {
 			memcpy(buf, h, n);
-		buf += n;
+			buf += n;
+		}
 		len -= n;
 		la = (la + n) & c->la_mask;
+	}
+	for (unsigned k = 0; k < npages; k++) {
+		memcpy(hosts[k], buf, lens[k]);
+		buf += lens[k];
 	}
 	return 0;
 }

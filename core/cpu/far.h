@@ -8,6 +8,7 @@
 #define SOFTVMM_CORE_CPU_FAR_H
 
 #include "core/cpu/cpu.h"
+#include "core/cpu/tlbctl.h"
 
 /* System-descriptor types (SDM vol. 3 table 3-2). */
 #define DT_TSS16_AVAIL 0x1
@@ -107,9 +108,10 @@ void far_snapshot_take(const struct cpu *c, struct far_snapshot *s);
 /* Restore and return EXEC_STOP (the exception or exit stays pending). */
 int far_snapshot_restore(struct cpu *c, const struct far_snapshot *s);
 
-static inline bool far_canonical(uint64_t a)
+/* Canonical under the current paging: 48 or, with CR4.LA57, 57 bits. */
+static inline bool far_canonical(const struct cpu *c, uint64_t a)
 {
-	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
+	return cpu_canonical(c, a);
 }
 
 #endif

@@ -34,7 +34,7 @@ static bool stack_room(const struct cpu *c, uint64_t sp, unsigned need)
 static bool target_ok(const struct cpu *c, uint64_t rip)
 {
 	if (c->mode == MODE_LONG64)
-		return far_canonical(rip);
+		return far_canonical(c, rip);
 	return rip <= c->seg[SEG_CS].d.limit;
 }
 
@@ -115,7 +115,7 @@ static int via_call_gate(struct cpu *c, const struct insn *i, uint16_t sel, cons
 	uint64_t nsp;
 	if (far_tss_stack(c, cdpl, 0, 0, &nss, &nsp))
 		return EXEC_STOP;
-	if (lm && !far_canonical(nsp))
+	if (lm && !far_canonical(c, nsp))
 		return cpu_raise(c, IDT_SS, true, 0);
 	if (far_load_inner_ss(c, nss, cdpl, 0))
 		return EXEC_STOP;

@@ -172,7 +172,7 @@ static int iret(struct cpu *c, const struct insn *i)
 		else
 			c->gpr[4].q = nsp & size_mask(sz);
 	}
-	if (!(c->mode == MODE_LONG64 ? far_canonical(rip) : rip <= c->seg[SEG_CS].d.limit))
+	if (!(c->mode == MODE_LONG64 ? far_canonical(c, rip) : rip <= c->seg[SEG_CS].d.limit))
 		return cpu_gp0(c);
 	cpu_set_rflags(c, flags);
 	if (rpl > cpl)

@@ -12,6 +12,7 @@
  * there (APM vol. 3 SYSENTER).
  */
 #include "core/cpu/cpu.h"
+#include "core/cpu/tlbctl.h"
 #include "core/cpu/lower.h"
 
 /* VMCS-layout access rights of the flat segments these instructions load:
@@ -37,9 +38,10 @@ static void load_cs_ss(struct cpu *c, uint16_t cs, uint32_t cs_acc, uint16_t ss,
 	cpu_update_mode(c); /* CPL from SS.DPL; flushes the TLB when it changes */
 }
 
-static bool canonical(uint64_t a)
+/* Canonical under the current paging: 48 or, with CR4.LA57, 57 bits. */
+static bool canonical(const struct cpu *c, uint64_t a)
 {
-	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
+	return cpu_canonical(c, a);
 }
 
 /*
@@ -99,7 +101,7 @@ static int op_sysret(struct cpu *c, const struct insn *i)
 	}
 	bool to64 = i->osz == 8;
 	uint64_t rip = to64 ? c->gpr[1].q : c->gpr[1].d;
-	if (to64 && !canonical(rip))
+	if (to64 && !canonical(c, rip))
 		return cpu_gp0(c);
 	cpu_set_rflags(c, c->gpr[11].q & 0x3c7fd7u);
 	load_cs_ss(c, (uint16_t)((to64 ? base + 16 : base) | 3), to64 ? ACC_CODE64 : ACC_CODE32,
@@ -145,7 +147,7 @@ static int op_sysexit(struct cpu *c, const struct insn *i)
 		return cpu_gp0(c);
 	bool to64 = i->osz == 8;
 	uint64_t sp = to64 ? c->gpr[1].q : c->gpr[1].d, ip = to64 ? c->gpr[2].q : c->gpr[2].d;
-	if (to64 && (!canonical(sp) || !canonical(ip)))
+	if (to64 && (!canonical(c, sp) || !canonical(c, ip)))
 		return cpu_gp0(c);
 	load_cs_ss(c, (uint16_t)((cs + (to64 ? 32 : 16)) | 3), to64 ? ACC_CODE64 : ACC_CODE32,
 	           (uint16_t)((cs + (to64 ? 40 : 24)) | 3), 3);

@@ -1,10 +1,12 @@
 /*
  * softvmm: decode and emulation of the instruction behind an INST_EMUL exit
  * (an access to guest-physical memory that no RAM backs), with the calls and
- * signatures of FreeBSD 10.1.0's machine/vmm_instruction_emul.h.
+ * signatures of FreeBSD 10.1.0's machine/vmm_instruction_emul.h and the
+ * instruction set of current FreeBSD's, plus a few more forms.
  *
  * The rules each call follows are summarised in ../shared/BHYVE-EXITS.md
- * section 4; the differences from bhyve are listed in docs/deviations.md.
+ * section 4 (10.1.0) and docs/exits.md ("MMIO instructions": what is
+ * decoded now); the differences from bhyve are listed in docs/deviations.md.
  * Nothing here prints, exits or reads the clock.
  */
 #ifndef SOFTVMM_VMM_INSTRUCTION_EMUL_H
