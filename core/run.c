@@ -217,6 +217,10 @@ int vm_run(struct vm *vm, struct vm_run *vmrun)
 		case VM_EXITCODE_INST_EMUL:
 			err = vm_handle_inst_emul(vm, id, vme);
 			if (err == 1) {
+				/* The fetch injected a fault: bhyve's kernel resumes
+				 * the guest to take it, so the exit was handled in
+				 * the vmm, as PAGING is. */
+				observe(vm, id, vme, true);
 				rip = vme->rip;
 				continue;
 			}

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include <softvmm/vmm.h>
+#include <softvmm/vmm_instruction_emul.h>
 
 #include "event_stream.h"
 #include "guest_helper.h"
@@ -772,5 +773,57 @@ Test(memory_map, first_touch_of_every_ram_page)
 	cr_assert_eq(guest_mem_read(vm, SEG_B, &b, 1), 0);
 	cr_assert_eq(guest_mem_read(vm, SEG_C, &c, 1), 0);
 	cr_assert(b == 0x5a && c == 0x5a);
+	machine_done();
+}
+
+/*
+ * An INST_EMUL whose instruction the vmm cannot fetch: bhyve 10.1's
+ * vmm_fetch_instruction reads at rip as a linear address, without the CS
+ * base, and a #PF there is injected and the guest resumed to take it
+ * (vm_handle_inst_emul), so the exit is handled in the vmm.  Here CS has
+ * base 0x10000 and rip 0x5000, whose linear page is not present; the IDT
+ * is empty, so the #PF ends in a triple fault.
+ */
+Test(memory_map, inst_emul_whose_fetch_faults_is_handled_in_the_vmm)
+{
+	machine_cold(M_PROT32);
+	for (uint32_t k = 0; k < 1024; k++) {
+		uint32_t pte = k == 5 ? 0 : (k << 12) | 7;
+		put(0x2000 + 4 * k, &pte, 4);
+	}
+	put64(PD32, 0x2000 | 7);
+	seg(VM_REG_GUEST_CS, 0x08, 0x10000, 0xffffffff, 0xc09b);
+	struct seg_desc idtr = {0, 0, 0};
+	cr_assert_eq(vm_set_seg_desc(vm, 0, VM_REG_GUEST_IDTR, &idtr), 0);
+	const uint8_t load[] = {0x8b, 0x03}; /* mov eax, [ebx] */
+	put(0x15000, load, sizeof(load));
+	setreg(VM_REG_GUEST_RBX, H1);
+	struct vm_exit e;
+	run_once(0x5000, &e);
+	struct stream x = {0};
+	x_paging(&x, 0x5000, PD32, VM_PROT_READ);
+	x_paging(&x, 0x5000, 0x2000, VM_PROT_READ);
+	x_paging(&x, 0x5000, 0x15000, VM_PROT_EXECUTE);
+	struct expect ie = {.handled = true};
+	ie.vme.exitcode = VM_EXITCODE_INST_EMUL;
+	ie.vme.rip = 0x5000;
+	ie.vme.inst_length = 2;
+	ie.vme.u.inst_emul.gpa = H1;
+	ie.vme.u.inst_emul.gla = H1;
+	ie.vme.u.inst_emul.cs_d = 1;
+	ie.vme.u.inst_emul.paging = paging_of_mode();
+	vie_init(&ie.vme.u.inst_emul.vie);
+	add(&x, ie);
+	struct expect susp = {.handled = false};
+	susp.vme.exitcode = VM_EXITCODE_SUSPENDED;
+	susp.vme.rip = 0x5000;
+	susp.vme.u.suspended.how = VM_SUSPEND_TRIPLEFAULT;
+	add(&x, susp);
+	assert_stream(&g, &x);
+	cr_assert_eq(getreg(VM_REG_GUEST_CR2), 0x5000, "CR2 is the fetch's linear address");
+	struct vm_vcpu_stats st;
+	cr_assert_eq(vm_get_stats(vm, 0, &st), 0);
+	cr_assert_eq(st.exits_handled[VM_EXITCODE_INST_EMUL], 1);
+	cr_assert_eq(st.exits_returned[VM_EXITCODE_INST_EMUL], 0);
 	machine_done();
 }
