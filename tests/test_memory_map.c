@@ -7,10 +7,10 @@
  *   C [0x82000, 0x83000)  H2 [0x83000, 0x84000)
  *
  * B and C are two segments with no gap.  Every data access of 2, 4 and 8
- * bytes (MOV and the string instructions MOVS and STOS) is placed at every
- * position that straddles A->H1 and C->H2 (RAM then MMIO), H1->B (MMIO
- * then RAM) and B->C (RAM then RAM), in real, 32-bit protected (paged) and
- * 64-bit mode.  The exact exit stream is asserted, then registers, RAM and
+ * bytes (MOV load and store, ADD to memory, MOVS from and to, STOS) is
+ * placed at every position that straddles A->H1 and C->H2 (RAM then MMIO),
+ * H1->B (MMIO then RAM) and B->C (RAM then RAM), in real, 32-bit protected
+ * (paged) and 64-bit mode, with the RAM pages untouched and touched.  The exact exit stream is asserted, then registers, RAM and
  * what the device saw.  What bhyve does, and so softvmm, is in
  * docs/exits.md ("Accesses that straddle RAM and MMIO"):
  *
@@ -261,8 +261,11 @@ static void run_to_end(uint64_t rip, int *err)
 
 /* ---- the cases ---- */
 
-enum kind { K_LOAD, K_STORE, K_STOS, K_MOVS, K_N };
-static const char *const kind_name[K_N] = {"mov load", "mov store", "stos", "movs"};
+/* MOVS reads the straddling operand (the destination is DST); MOVS_TO
+ * writes it (the source is DST); RMW is ADD to memory. */
+enum kind { K_LOAD, K_STORE, K_RMW, K_STOS, K_MOVS, K_MOVS_TO, K_N };
+static const char *const kind_name[K_N] = {"mov load", "mov store", "add to memory",
+                                           "stos",     "movs from", "movs to"};
 
 /* The instruction of kind k, size 'size', in the current mode; its length. */
 static unsigned encode(enum kind k, int size, uint8_t *buf)
@@ -283,10 +286,15 @@ static unsigned encode(enum kind k, int size, uint8_t *buf)
 		buf[n++] = size == 1 ? 0x88 : 0x89;
 		buf[n++] = real ? 0x07 : 0x03;
 		break;
+	case K_RMW:
+		buf[n++] = size == 1 ? 0x00 : 0x01;
+		buf[n++] = real ? 0x07 : 0x03;
+		break;
 	case K_STOS:
 		buf[n++] = size == 1 ? 0xaa : 0xab;
 		break;
 	case K_MOVS:
+	case K_MOVS_TO:
 		buf[n++] = size == 1 ? 0xa4 : 0xa5;
 		break;
 	default:
@@ -321,8 +329,28 @@ static void fill_window(uint64_t boundary)
 			put(a, &b, 1);
 		}
 	uint8_t d[8];
-	memset(d, 0xdd, sizeof(d));
+	for (int i = 0; i < 8; i++)
+		d[i] = (uint8_t)(0xd0 + i);
 	put(DST, d, sizeof(d));
+}
+
+/* Touch the RAM pages of [la, la+size) with one-byte loads, so the
+ * access under test finds them populated. */
+static void pretouch(uint64_t la, int size)
+{
+	const uint8_t touch[] = {0x8a, cur_mode == M_REAL ? 0x07 : 0x03, 0xe6, PORT_END};
+	put(CODE, touch, sizeof(touch));
+	uint64_t pages[2] = {la, la + (uint64_t)size - 1};
+	for (int p = 0; p < 2; p++) {
+		if (!is_ram(pages[p]))
+			continue;
+		int err;
+		setreg(VM_REG_GUEST_RBX, pages[p] - data_base());
+		run_to_end(CODE, &err);
+		cr_assert_eq(err, 0);
+	}
+	g.log.n = 0;
+	dev_n = 0;
 }
 
 static struct vm_guest_paging paging_of_mode(void)
@@ -360,13 +388,15 @@ struct expected {
  * boundary is 'boundary'.  Builds what bhyve's rules give, runs it, and
  * compares.
  */
-static void run_case(enum kind k, int size, uint64_t la, uint64_t boundary)
+static void run_case(enum kind k, int size, uint64_t la, uint64_t boundary, bool touched)
 {
 	char what[160];
-	snprintf(what, sizeof(what), "%s: %s of %d bytes at %#" PRIx64, mode_name[cur_mode],
-	         kind_name[k], size, la);
+	snprintf(what, sizeof(what), "%s: %s of %d bytes at %#" PRIx64 "%s", mode_name[cur_mode],
+	         kind_name[k], size, la, touched ? " (RAM touched)" : "");
 	machine(cur_mode);
 	fill_window(boundary);
+	if (touched)
+		pretouch(la, size);
 	uint8_t code[8];
 	unsigned len = encode(k, size, code);
 	code[len] = 0xe6;
@@ -376,10 +406,12 @@ static void run_case(enum kind k, int size, uint64_t la, uint64_t boundary)
 	uint64_t base = data_base();
 	uint64_t rax0 = cur_mode == M_LONG64 ? UINT64_C(0x8877665544332211) : 0x44332211;
 	uint64_t off = la - base, dst_off = DST - base;
+	uint64_t rsi0 = k == K_MOVS ? off : k == K_MOVS_TO ? dst_off : 0;
+	uint64_t rdi0 = k == K_STOS || k == K_MOVS_TO ? off : k == K_MOVS ? dst_off : 0;
 	setreg(VM_REG_GUEST_RAX, rax0);
-	setreg(VM_REG_GUEST_RBX, k == K_LOAD || k == K_STORE ? off : 0);
-	setreg(VM_REG_GUEST_RSI, k == K_MOVS ? off : 0);
-	setreg(VM_REG_GUEST_RDI, k == K_STOS ? off : k == K_MOVS ? dst_off : 0);
+	setreg(VM_REG_GUEST_RBX, k == K_LOAD || k == K_STORE || k == K_RMW ? off : 0);
+	setreg(VM_REG_GUEST_RSI, rsi0);
+	setreg(VM_REG_GUEST_RDI, rdi0);
 	setreg(VM_REG_GUEST_RFLAGS, 2);
 
 	/* What bhyve's rules give. */
@@ -389,19 +421,30 @@ static void run_case(enum kind k, int size, uint64_t la, uint64_t boundary)
 		uint64_t a = boundary - WIN + i;
 		x.ram[i] = is_ram(a) ? ram_byte(a) : 0;
 	}
-	memset(x.dst, 0xdd, sizeof(x.dst));
+	for (int i = 0; i < 8; i++)
+		x.dst[i] = (uint8_t)(0xd0 + i);
 	x.rax = rax0;
-	x.rsi = k == K_MOVS ? off : 0;
-	x.rdi = k == K_STOS ? off : k == K_MOVS ? dst_off : 0;
-	bool write = k == K_STORE || k == K_STOS;
-	int ft = write ? VM_PROT_WRITE : VM_PROT_READ;
+	x.rsi = rsi0;
+	x.rdi = rdi0;
+	bool reads = k == K_LOAD || k == K_MOVS || k == K_RMW;
+	bool writes = !reads || k == K_RMW;
+	bool gla_checked = k == K_LOAD || k == K_STORE || k == K_RMW;
+	int ft = writes ? VM_PROT_WRITE : VM_PROT_READ;
+	/* What a write stores, given what a read-modify-write read. */
+	uint64_t stored = rax0 & mask_of(size);
+	if (k == K_MOVS_TO) {
+		stored = 0;
+		for (int i = 0; i < size; i++)
+			stored |= (uint64_t)(0xd0 + i) << (8 * i);
+	}
 	uint64_t pages[2] = {la & ~UINT64_C(0xfff), (la + (uint64_t)size - 1) & ~UINT64_C(0xfff)};
 	int npages = pages[0] == pages[1] ? 1 : 2;
-	uint64_t value = 0; /* what the access reads or stores */
+	uint64_t value = 0; /* what the access reads */
 	bool done_in_ram = true;
 	for (int p = 0; p < npages; p++) {
 		if (is_ram(pages[p])) {
-			x_paging(&x.s, CODE, pages[p], ft);
+			if (!touched)
+				x_paging(&x.s, CODE, pages[p], ft);
 			continue;
 		}
 		/* The first page that is not RAM: an EPT violation for the part of
@@ -409,7 +452,6 @@ static void run_case(enum kind k, int size, uint64_t la, uint64_t boundary)
 		uint64_t fault_gpa = p == 0 ? la : pages[p];
 		done_in_ram = false;
 		cr_assert(is_mmio(fault_gpa));
-		bool gla_checked = k == K_LOAD || k == K_STORE;
 		bool decodes =
 		    (!gla_checked || fault_gpa == la) && !(cur_mode == M_REAL && gla_checked);
 		if (!decodes) {
@@ -425,25 +467,26 @@ static void run_case(enum kind k, int size, uint64_t la, uint64_t boundary)
 		e.vme.u.inst_emul.cs_d = cur_mode == M_PROT32;
 		e.vme.u.inst_emul.paging = paging_of_mode();
 		add(&x.s, e);
-		if (write) {
-			value = rax0 & mask_of(size);
-			x.dev[x.ndev++] = (struct dev_access){MEM_F_WRITE, fault_gpa, size, value};
-		} else {
+		if (reads) {
 			value = dev_value(fault_gpa, size);
 			x.dev[x.ndev++] = (struct dev_access){MEM_F_READ, fault_gpa, size, value};
 		}
+		if (k == K_RMW)
+			stored = (value + rax0) & mask_of(size);
+		if (writes)
+			x.dev[x.ndev++] = (struct dev_access){MEM_F_WRITE, fault_gpa, size, stored};
 		break;
 	}
 	if (done_in_ram) {
-		if (write) {
-			value = rax0 & mask_of(size);
-			for (int i = 0; i < size; i++)
-				x.ram[la - (boundary - WIN) + (uint64_t)i] =
-				    (uint8_t)(value >> (8 * i));
-		} else {
+		if (reads)
 			for (int i = 0; i < size; i++)
 				value |= (uint64_t)ram_byte(la + (uint64_t)i) << (8 * i);
-		}
+		if (k == K_RMW)
+			stored = (value + rax0) & mask_of(size);
+		if (writes)
+			for (int i = 0; i < size; i++)
+				x.ram[la - (boundary - WIN) + (uint64_t)i] =
+				    (uint8_t)(stored >> (8 * i));
 	}
 	if (x.err == 0) {
 		if (k == K_LOAD)
@@ -452,9 +495,9 @@ static void run_case(enum kind k, int size, uint64_t la, uint64_t boundary)
 		if (k == K_MOVS)
 			for (int i = 0; i < size; i++)
 				x.dst[i] = (uint8_t)(value >> (8 * i));
-		if (k == K_MOVS)
+		if (k == K_MOVS || k == K_MOVS_TO)
 			x.rsi += (uint64_t)size;
-		if (k == K_MOVS || k == K_STOS)
+		if (k == K_MOVS || k == K_MOVS_TO || k == K_STOS)
 			x.rdi += (uint64_t)size;
 		x_out(&x.s, CODE + len, 2, 1, PORT_END, (uint32_t)x.rax);
 	}
@@ -533,7 +576,9 @@ static void sweep(enum mode m, uint64_t boundary)
 			if (size == 8 && m != M_LONG64)
 				continue;
 			for (int before = 1; before < size; before++)
-				run_case((enum kind)k, size, boundary - (uint64_t)before, boundary);
+				for (int t = 0; t < 2; t++)
+					run_case((enum kind)k, size, boundary - (uint64_t)before,
+					         boundary, t);
 		}
 }
 
@@ -594,10 +639,10 @@ Test(memory_map, accesses_inside_one_region)
 	for (int m = 0; m < M_N; m++) {
 		cur_mode = (enum mode)m;
 		for (int k = 0; k < K_N; k++) {
-			run_case((enum kind)k, 1, SEG_B + 0x10, SEG_B + 0x10);
-			run_case((enum kind)k, 4, SEG_C + 0xffc, H2);
-			run_case((enum kind)k, 1, H1 + HOLE_SZ - 1, SEG_B);
-			run_case((enum kind)k, 2, H2, H2);
+			run_case((enum kind)k, 1, SEG_B + 0x10, SEG_B + 0x10, false);
+			run_case((enum kind)k, 4, SEG_C + 0xffc, H2, false);
+			run_case((enum kind)k, 1, H1 + HOLE_SZ - 1, SEG_B, false);
+			run_case((enum kind)k, 2, H2, H2, false);
 		}
 	}
 }
