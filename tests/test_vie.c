@@ -1911,3 +1911,163 @@ Test(vie_helpers, calculate_gla_refuses_invalid_arguments)
 	cr_expect_eq(calc(CPU_MODE_64BIT, VM_REG_GUEST_DS, &d, 0, 4, 2, RD), -1, "addrsize 2");
 	cr_expect_eq(calc(PM, VM_REG_GUEST_DS, &d, 0, 4, 4, VM_PROT_EXECUTE), -1, "execute");
 }
+
+/* ---- STOS, MOVS, POP ------------------------------------------------------------------ */
+
+TestSuite(vie_string, .init = vm_setup, .fini = vm_teardown);
+
+/* Decode (no gla check) and emulate; the vie stays the caller's to look at. */
+static int emulate_vie(struct vie *v, struct test_dev *d, struct vm_guest_paging *pg, int csd,
+                       const uint8_t *bytes, size_t n)
+{
+	cr_assert_eq(decode_bytes(v, pg->cpu_mode, csd, VIE_INVALID_GLA, bytes, n), 0);
+	return vmm_emulate_instruction(vm, 0, MMIO_GPA, v, pg, dev_read, dev_write, d);
+}
+
+#define EMULATE_VIE(v, d, pg, csd, ...) emulate_vie(v, d, pg, csd, BYTES(__VA_ARGS__))
+
+Test(vie_string, rep_stos_with_a_zero_count_at_the_address_size_does_nothing)
+{
+	struct vm_guest_paging pg = flat_paging(CPU_MODE_64BIT, 0);
+	struct test_dev d;
+	struct vie v;
+
+	dev_fill(&d, 0, 0);
+	set_reg(VM_REG_GUEST_RCX, 0xffffffff00000000ULL); /* ECX = 0 */
+	set_reg(VM_REG_GUEST_RDI, MMIO_GPA);
+	cr_assert_eq(EMULATE_VIE(&v, &d, &pg, 0, 0x67, 0xf3, 0xab), 0);
+	cr_expect_eq(d.nlog, 0);
+	cr_expect_eq(v.restart, 0);
+	cr_expect_eq(get_reg(VM_REG_GUEST_RCX), 0xffffffff00000000ULL);
+	cr_expect_eq(get_reg(VM_REG_GUEST_RDI), MMIO_GPA);
+}
+
+Test(vie_string, rep_stos_steps_rdi_and_rcx_at_the_address_size_and_asks_for_a_restart)
+{
+	struct vm_guest_paging pg = flat_paging(CPU_MODE_64BIT, 0);
+	struct test_dev d;
+	struct vie v;
+
+	dev_fill(&d, 0, 0);
+	set_reg(VM_REG_GUEST_RAX, 0x1122334455667788ULL);
+	set_reg(VM_REG_GUEST_RCX, 0x100000002ULL);
+	set_reg(VM_REG_GUEST_RDI, 0x100000000ULL | MMIO_GPA);
+	set_reg(VM_REG_GUEST_RFLAGS, RFLAGS_FIXED);
+	cr_assert_eq(EMULATE_VIE(&v, &d, &pg, 0, 0x67, 0xf3, 0xab), 0); /* rep stosd, a32 */
+	expect_access(&d, 0, 1, 0x55667788, 4);
+	cr_expect_eq(v.restart, 1);
+	cr_expect_eq(get_reg(VM_REG_GUEST_RCX), 1); /* ECX written: bits 63:32 cleared */
+	cr_expect_eq(get_reg(VM_REG_GUEST_RDI), MMIO_GPA + 4);
+	/* The last element: no restart.  DF = 1 steps down. */
+	set_reg(VM_REG_GUEST_RFLAGS, RFLAGS_FIXED | RFLAGS_DF);
+	cr_assert_eq(EMULATE_VIE(&v, &d, &pg, 0, 0xf2, 0x48, 0xab), 0); /* repne stosq */
+	cr_expect_eq(v.restart, 0);
+	cr_expect_eq(get_reg(VM_REG_GUEST_RCX), 0);
+	cr_expect_eq(get_reg(VM_REG_GUEST_RDI), MMIO_GPA - 4);
+	cr_expect_eq(dev_u64(&d, 0), 0x1122334455667788ULL);
+}
+
+Test(vie_string, stos_with_a_16bit_address_size_keeps_the_upper_bits)
+{
+	struct vm_guest_paging pg = flat_paging(CPU_MODE_PROTECTED, 0);
+	struct test_dev d;
+	struct vie v;
+
+	dev_fill(&d, 0, 0);
+	set_reg(VM_REG_GUEST_RCX, 0xabcd0000ULL); /* CX = 0 */
+	set_reg(VM_REG_GUEST_RDI, 0x1234fffeULL);
+	cr_assert_eq(EMULATE_VIE(&v, &d, &pg, 0, 0xf3, 0xab), 0);
+	cr_expect_eq(d.nlog, 0);
+	set_reg(VM_REG_GUEST_RCX, 0xabcd0001ULL);
+	cr_assert_eq(EMULATE_VIE(&v, &d, &pg, 0, 0xf3, 0xab), 0); /* rep stosw */
+	cr_expect_eq(d.nlog, 1);
+	cr_expect_eq(d.log[0].size, 2);
+	cr_expect_eq(get_reg(VM_REG_GUEST_RCX), 0xabcd0000ULL);
+	cr_expect_eq(get_reg(VM_REG_GUEST_RDI), 0x12340000ULL); /* DI wraps, bits 63:16 kept */
+	cr_expect_eq(v.restart, 0);
+}
+
+Test(vie_string, movs_between_two_mmio_addresses_reads_one_and_writes_the_other)
+{
+	struct vm_guest_paging pg = flat_paging(CPU_MODE_64BIT, 0);
+	struct test_dev d;
+	struct vie v;
+
+	dev_fill(&d, 0x0123456789abcdefULL, 0);
+	set_reg(VM_REG_GUEST_RSI, MMIO_GPA);
+	set_reg(VM_REG_GUEST_RDI, MMIO_GPA + 8);
+	set_reg(VM_REG_GUEST_RFLAGS, RFLAGS_FIXED);
+	cr_assert_eq(EMULATE_VIE(&v, &d, &pg, 0, 0xa5), 0); /* movsd */
+	cr_assert_eq(d.nlog, 2);
+	cr_expect_eq(d.log[0].write, 0);
+	cr_expect_eq(d.log[0].gpa, MMIO_GPA);
+	cr_expect_eq(d.log[1].write, 1);
+	cr_expect_eq(d.log[1].gpa, MMIO_GPA + 8);
+	cr_expect_eq(d.log[1].val, 0x89abcdef);
+	cr_expect_eq(get_reg(VM_REG_GUEST_RSI), MMIO_GPA + 4);
+	cr_expect_eq(get_reg(VM_REG_GUEST_RDI), MMIO_GPA + 12);
+	cr_expect_eq(v.restart, 0);
+}
+
+Test(vie_string, movs_from_ram_writes_the_device_at_the_exit_gpa)
+{
+	struct vm_guest_paging pg = flat_paging(CPU_MODE_64BIT, 0);
+	const uint8_t src[2] = {0x34, 0x12};
+	struct test_dev d;
+	struct vie v;
+
+	dev_fill(&d, 0, 0);
+	write_ram(0x3000, src, 2);
+	set_reg(VM_REG_GUEST_RSI, 0x3000);
+	set_reg(VM_REG_GUEST_RDI, MMIO_GPA);
+	cr_assert_eq(EMULATE_VIE(&v, &d, &pg, 0, 0x66, 0xa5), 0); /* movsw */
+	cr_assert_eq(d.nlog, 1);
+	expect_access(&d, 0, 1, 0x1234, 2);
+	cr_expect_eq(get_reg(VM_REG_GUEST_RSI), 0x3002);
+}
+
+Test(vie_string, movs_source_beyond_the_ds_limit_injects_gp_and_moves_nothing)
+{
+	struct vm_guest_paging pg = flat_paging(CPU_MODE_PROTECTED, 0);
+	struct seg_desc ds = {.base = 0, .limit = 0xfff, .access = ACC_DATA_RW | ACC_DB};
+	struct test_dev d;
+	struct vie v;
+
+	cr_assert_eq(vm_set_seg_desc(vm, 0, VM_REG_GUEST_DS, &ds), 0);
+	dev_fill(&d, 0, 0);
+	set_reg(VM_REG_GUEST_RSI, 0x2000);
+	set_reg(VM_REG_GUEST_RDI, MMIO_GPA);
+	cr_assert_eq(EMULATE_VIE(&v, &d, &pg, 1, 0xa4), 0);
+	cr_expect_eq(d.nlog, 0);
+	cr_expect_eq(get_reg(VM_REG_GUEST_RSI), 0x2000);
+	cr_expect_eq(pending_exception(), EXC_WITH_CODE0(IDT_GP));
+}
+
+Test(vie_string, pop_moves_the_stack_top_to_the_device)
+{
+	struct vm_guest_paging pg = flat_paging(CPU_MODE_PROTECTED, 0);
+	const uint8_t top[4] = {0x78, 0x56, 0x34, 0x12};
+	struct test_dev d;
+	struct vie v;
+
+	set_ss(0, 0xffffffff, ACC_DATA_RW | ACC_DB);
+	dev_fill(&d, 0, 0);
+	write_ram(0x2000, top, 4);
+	set_reg(VM_REG_GUEST_RSP, 0x2000);
+	cr_assert_eq(EMULATE_VIE(&v, &d, &pg, 1, 0x8f, 0x00), 0); /* pop dword [eax] */
+	expect_access(&d, 0, 1, 0x12345678, 4);
+	cr_expect_eq(get_reg(VM_REG_GUEST_RSP), 0x2004);
+}
+
+Test(vie_string, pop_from_a_stack_that_is_not_ram_is_efault)
+{
+	struct vm_guest_paging pg = flat_paging(CPU_MODE_64BIT, 0);
+	struct test_dev d;
+	struct vie v;
+
+	dev_fill(&d, 0, 0);
+	set_reg(VM_REG_GUEST_RSP, MMIO_GPA + 0x100000);
+	cr_expect_eq(EMULATE_VIE(&v, &d, &pg, 0, 0x8f, 0x00), EFAULT);
+	cr_expect_eq(d.nlog, 0);
+	cr_expect_eq(get_reg(VM_REG_GUEST_RSP), MMIO_GPA + 0x100000);
+}
