@@ -822,3 +822,60 @@ Test(mem_calls, mem_allocated_exactly_inside_each_segment)
 	cr_assert(vm_mem_allocated(v2, 0x103fff));
 	vm_destroy(v2);
 }
+
+/* A fresh machine on CPU model 'model' (the suite's VM is replaced). */
+static void reopen(const char *model)
+{
+	vm_destroy(vm);
+	struct vm_config cfg = {.cpu_model = model};
+	cr_assert_eq(vm_create("memcalls", &cfg, &vm), 0);
+	cr_assert_eq(vm_malloc(vm, 0, RAM1), 0);
+	cr_assert_eq(vm_malloc(vm, RAM2_GPA, RAM2), 0);
+	cr_assert_eq(vm_activate_cpu(vm, 0), 0);
+}
+
+/* 1 GiB pages (SDM 4.5.4): translated where the model has them (CPUID
+ * 80000001H:EDX.Page1GB), a reserved-bit #PF where it does not. */
+Test(mem_calls, gla2gpa_1gib_pages_follow_the_cpu_model)
+{
+	static const char *const models[] = {"x86-64-intel", "x86-64-intel-v3"};
+	for (unsigned i = 0; i < 2; i++) {
+		reopen(models[i]);
+		paging(PAGING_MODE_64, false, 0, 0);
+		put64(PDPT64 + 16, PS | P | RW | US); /* [2 GiB, 3 GiB) -> [0, 1 GiB) */
+		uint64_t gla = UINT64_C(0x80000000) + 0x123456;
+		if (i == 0)
+			expect_gla_pf(PAGING_MODE_64, 0, gla, VM_PROT_READ, PF_P | PF_RSVD);
+		else
+			expect_gpa(PAGING_MODE_64, 0, gla, VM_PROT_READ, 0x123456);
+	}
+}
+
+/*
+ * 5-level paging (CR4.LA57, SDM 4.5): the walk starts at the PML5 table
+ * and addresses are canonical in 57 bits, so bit 47 alone is a valid
+ * address and bit 56 alone is not.
+ */
+Test(mem_calls, gla2gpa_five_level_paging)
+{
+	reopen("x86-64-intel-v3");
+	paging(PAGING_MODE_64, false, 0, 0);
+	const uint64_t pml5 = 0x16000;
+	for (unsigned k = 0; k < 512; k++)
+		put64(pml5 + 8 * k, 0);
+	put64(pml5, ROOT | P | RW | US);
+	setreg(VM_REG_GUEST_CR0, CR0_PE);
+	setreg(VM_REG_GUEST_CR4, CR4_PAE | 0x1000);
+	setreg(VM_REG_GUEST_CR3, pml5);
+	setreg(VM_REG_GUEST_CR0, CR0_PE | CR0_PG);
+	struct vm_guest_paging p = pg(PAGING_MODE_64, 0);
+	p.cr3 = pml5;
+	uint64_t gpa;
+	cr_assert_eq(vm_gla2gpa(vm, 0, &p, PAGE(0) + 8, VM_PROT_READ, &gpa), 0);
+	cr_assert_eq(gpa, 0x100008);
+	setreg(VM_REG_GUEST_CR2, 0);
+	cr_assert_eq(vm_gla2gpa(vm, 0, &p, UINT64_C(0x0000800000000000), VM_PROT_READ, &gpa), 1);
+	expect_pf("bit 47 under LA57", UINT64_C(0x0000800000000000), 0);
+	cr_assert_eq(vm_gla2gpa(vm, 0, &p, UINT64_C(0x0100000000000000), VM_PROT_READ, &gpa), 1);
+	expect_event("bit 56 under LA57", IDT_GP, 0);
+}
