@@ -10,8 +10,8 @@
  * bytes (MOV load and store, ADD to memory, MOVS from and to, STOS) is
  * placed at every position that straddles A->H1 and C->H2 (RAM then MMIO),
  * H1->B (MMIO then RAM) and B->C (RAM then RAM), in real, 32-bit protected
- * (paged) and 64-bit mode, with the RAM pages untouched and touched.  The exact exit stream is asserted, then registers, RAM and
- * what the device saw.  What bhyve does, and so softvmm, is in
+ * (paged) and 64-bit mode, with the RAM pages untouched and touched.  The exact exit stream is
+ * asserted, then registers, RAM and what the device saw.  What bhyve does, and so softvmm, is in
  * docs/exits.md ("Accesses that straddle RAM and MMIO"):
  *
  * - an access is checked page by page, low page first: the first touch of
@@ -871,4 +871,62 @@ Test(memory_map, inst_emul_whose_fetch_faults_is_handled_in_the_vmm)
 	cr_assert_eq(st.exits_handled[VM_EXITCODE_INST_EMUL], 1);
 	cr_assert_eq(st.exits_returned[VM_EXITCODE_INST_EMUL], 0);
 	machine_done();
+}
+
+/*
+ * REP STOSD whose third element straddles RAM and H1: the first two
+ * iterations store to RAM, the third exits with the count and index it
+ * reached; bhyve's emulate_stos stores the element whole at the exit's
+ * gpa (the hole's first byte), steps RDI and RCX, and the guest goes on.
+ */
+Test(memory_map, rep_stos_element_straddling_ram_and_mmio)
+{
+	static const enum mode modes[] = {M_PROT32, M_LONG64};
+	for (unsigned m = 0; m < 2; m++) {
+		machine(modes[m]);
+		fill_window(H1);
+		const uint8_t code[] = {0xf3, 0xab, 0xe6, PORT_END}; /* rep stosd */
+		put(CODE, code, sizeof(code));
+		setreg(VM_REG_GUEST_RAX, 0xa1b2c3d4);
+		setreg(VM_REG_GUEST_RCX, 3);
+		setreg(VM_REG_GUEST_RDI, H1 - 10);
+		int err;
+		run_to_end(CODE, &err);
+		cr_assert_eq(err, 0);
+		struct stream x = {0};
+		x_paging(&x, CODE, H1 - 0x1000, VM_PROT_WRITE);
+		struct expect e = {.handled = false};
+		e.vme.exitcode = VM_EXITCODE_INST_EMUL;
+		e.vme.rip = CODE;
+		e.vme.inst_length = 2;
+		e.vme.u.inst_emul.gpa = H1;
+		e.vme.u.inst_emul.gla = H1;
+		e.vme.u.inst_emul.cs_d = modes[m] == M_PROT32;
+		e.vme.u.inst_emul.paging = paging_of_mode();
+		add(&x, e);
+		x_out(&x, CODE + 2, 2, 1, PORT_END, 0xa1b2c3d4);
+		cr_assert_eq(g.log.n, 3);
+		cr_assert(g.log.v[1].vme.u.inst_emul.vie.decoded);
+		x.v[1].vme.u.inst_emul.vie = g.log.v[1].vme.u.inst_emul.vie;
+		assert_stream(&g, &x);
+		cr_assert_eq(getreg(VM_REG_GUEST_RCX), 0);
+		cr_assert_eq(getreg(VM_REG_GUEST_RDI), H1 + 2);
+		uint8_t ram[10];
+		cr_assert_eq(guest_mem_read(vm, H1 - 10, ram, 10), 0);
+		const uint8_t want[10] = {0xd4,
+		                          0xc3,
+		                          0xb2,
+		                          0xa1,
+		                          0xd4,
+		                          0xc3,
+		                          0xb2,
+		                          0xa1,
+		                          ram_byte(H1 - 2),
+		                          ram_byte(H1 - 1)};
+		cr_assert_arr_eq(ram, want, 10);
+		cr_assert_eq(dev_n, 1);
+		cr_assert(dev_log[0].dir == MEM_F_WRITE && dev_log[0].gpa == H1 &&
+		          dev_log[0].size == 4 && dev_log[0].val == 0xa1b2c3d4);
+		machine_done();
+	}
 }
