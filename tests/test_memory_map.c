@@ -37,6 +37,8 @@
 
 #include "event_stream.h"
 #include "guest_helper.h"
+#include "runner/inout.h"
+#include "runner/inout_str.h"
 #include "runner/mem_ranges.h"
 
 #define SEG_A    UINT64_C(0x0)
@@ -929,4 +931,87 @@ Test(memory_map, rep_stos_element_straddling_ram_and_mmio)
 		          dev_log[0].size == 4 && dev_log[0].val == 0xa1b2c3d4);
 		machine_done();
 	}
+}
+
+/* ---- string I/O: the runner's copies through vm_copy_setup ---- */
+
+static uint32_t port_out_val;
+static int port_handler(struct vm *v, int vcpu, int in, int port, int bytes, uint32_t *eax,
+                        void *arg)
+{
+	(void)v, (void)vcpu, (void)port, (void)bytes, (void)arg;
+	if (in)
+		*eax = 0x11223344;
+	else
+		port_out_val = *eax;
+	return 0;
+}
+
+/*
+ * INS and OUTS exit before touching memory (the I/O exit comes first on
+ * VT-x), and bhyverun moves the element with vm_copy_setup: across two
+ * RAM segments in two pieces; into a hole, vm_copy_setup fails and the
+ * run cannot go on (EFAULT; bhyverun aborts).  The host's copy populates
+ * nothing: the guest's own first touch of the page is still a PAGING
+ * exit.
+ */
+Test(memory_map, string_io_elements_straddling_segments_and_holes)
+{
+	struct inout_table ports;
+	inout_table_init(&ports);
+	const struct inout_port p = {"test", 0x3f8, 1, port_handler, NULL};
+	cr_assert_eq(inout_register(&ports, &p), 0);
+	const struct {
+		bool in;
+		uint64_t addr;
+		int err;
+	} cases[] = {
+	    {false, SEG_C - 2, 0},     {true, SEG_C - 1, 0},    {false, H1 - 2, EFAULT},
+	    {true, SEG_B - 3, EFAULT}, {false, H2 - 1, EFAULT}, {true, H1 + 0x800, EFAULT},
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		machine(M_LONG64);
+		fill_window(cases[i].addr);
+		const uint8_t code[] = {cases[i].in ? 0x6d : 0x6f, 0xe6, PORT_END}; /* insd/outsd */
+		put(CODE, code, sizeof(code));
+		setreg(VM_REG_GUEST_RDX, 0x3f8);
+		setreg(VM_REG_GUEST_RSI, cases[i].addr);
+		setreg(VM_REG_GUEST_RDI, cases[i].addr);
+		struct vm_exit e;
+		run_once(CODE, &e);
+		cr_assert_eq(e.exitcode, VM_EXITCODE_INOUT_STR, "case %u", i);
+		cr_assert_eq(g.log.n, 1, "case %u: %zu exits, no PAGING before the I/O exit", i,
+		             g.log.n);
+		port_out_val = 0;
+		int err = inout_str_emulate(&ports, vm, 0, &e);
+		cr_assert_eq(err, cases[i].err, "case %u: %d", i, err);
+		if (err) {
+			machine_done();
+			continue;
+		}
+		uint8_t mem[4];
+		cr_assert_eq(guest_mem_read(vm, cases[i].addr, mem, 4), 0);
+		uint32_t v = (uint32_t)mem[0] | (uint32_t)mem[1] << 8 | (uint32_t)mem[2] << 16 |
+		             (uint32_t)mem[3] << 24;
+		if (cases[i].in) {
+			cr_assert_eq(v, 0x11223344, "case %u", i);
+		} else {
+			uint32_t want = 0;
+			for (int b = 0; b < 4; b++)
+				want |= (uint32_t)ram_byte(cases[i].addr + (uint64_t)b) << (8 * b);
+			cr_assert_eq(port_out_val, want, "case %u", i);
+		}
+		/* The guest's own access to the page is still a first touch. */
+		g.log.n = 0;
+		const uint8_t load[] = {0x8a, 0x03, 0xe6, PORT_END};
+		put(CODE, load, sizeof(load));
+		setreg(VM_REG_GUEST_RBX, cases[i].addr + 3);
+		run_once(CODE, &e);
+		struct stream x = {0};
+		x_paging(&x, CODE, (cases[i].addr + 3) & ~UINT64_C(0xfff), VM_PROT_READ);
+		x_out(&x, CODE + 2, 2, 1, PORT_END, (uint32_t)getreg(VM_REG_GUEST_RAX));
+		assert_stream(&g, &x);
+		machine_done();
+	}
+	machine_done();
 }
