@@ -520,6 +520,13 @@ static int verify_gla(struct vm *vm, int cpuid, uint64_t gla, enum vm_cpu_mode c
 			return -1;
 		if (vie->base_register == VM_REG_GUEST_RIP)
 			base += vie->num_valid;
+		/*
+		 * POP m with a rSP base addresses with rSP already incremented
+		 * (SDM vol. 2 POP), while the exit shows rSP before the pop
+		 * (softvmm; bhyve compares with that rSP and so refuses).
+		 */
+		if (vie->base_register == VM_REG_GUEST_RSP && vie->op.op_type == VIE_OP_TYPE_POP)
+			base += (uint64_t)vie_mem_size(vie, cpu_mode);
 	}
 	if (vie->index_register != VM_REG_LAST &&
 	    vm_get_register(vm, cpuid, vie->index_register, &index) != 0)

@@ -486,6 +486,25 @@ Test(vie_equiv, push_and_pop, .timeout = 600)
 	};
 	static const enum pm_mode modes[] = {PM_LONG64, PM_COMPAT32};
 	for (size_t m = 0; m < 2; m++) {
+		/* pop [rsp + rbx]: the address uses rSP after the pop (SDM vol. 2 POP). */
+		for (unsigned size = 2; size <= 8; size *= 2) {
+			if (size == 8 && modes[m] != PM_LONG64)
+				continue;
+			for (unsigned i = 0; i < 3; i++) {
+				struct tcase tc;
+				unsigned n = 0;
+				base_case(&tc, modes[m], i);
+				tc.r[RBX] = WIN + OPND - PM_SP;
+				if (size == 2)
+					tc.code[n++] = 0x66;
+				const uint8_t pop[] = {0x8f, 0x04, 0x1c};
+				memcpy(tc.code + n, pop, sizeof(pop));
+				tc.len = n + (unsigned)sizeof(pop);
+				snprintf(tc.desc, 100, "%s pop [rsp+rbx] size %u",
+				         pm_mode_name[modes[m]], size);
+				check_case(&tc);
+			}
+		}
 		for (size_t f = 0; f < 2; f++) {
 			/* 0x66 gives 16 bits; in 64-bit mode REX.W (or nothing) 64. */
 			for (unsigned size = 2; size <= 8; size *= 2) {
