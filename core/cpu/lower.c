@@ -81,7 +81,8 @@ static enum opk kind_of(const ZydisDecodedOperand *o)
 	}
 }
 
-static void fill_mem(struct insn *i, const ZydisDecodedOperand *o)
+static void fill_mem(struct insn *i, const ZydisDecodedInstruction *zi,
+                     const ZydisDecodedOperand *o)
 {
 	int s = lower_sreg(o->mem.segment);
 	i->seg = (uint8_t)(s < 0 ? SEG_DS : s);
@@ -94,11 +95,23 @@ static void fill_mem(struct insn *i, const ZydisDecodedOperand *o)
 	i->index = o->mem.index == ZYDIS_REGISTER_NONE ? INSN_NOREG
 	                                               : (uint8_t)lower_gpr_index(o->mem.index);
 	i->scale = o->mem.scale == 8 ? 3 : o->mem.scale == 4 ? 2 : o->mem.scale == 2 ? 1 : 0;
-	i->disp = (int32_t)o->mem.disp.value;
+	int64_t disp = o->mem.disp.value;
+	/*
+	 * ModRM.mod = 00 with a SIB base of 101 means "disp32, no base" whatever
+	 * REX.B says (SDM vol. 2 table 2-3 and 2.2.1.2).  Zydis 4.0.0 decodes
+	 * it with a 67 prefix and REX.B as [r13d] without the displacement
+	 * (its length still counts the disp32): take both from the raw fields.
+	 */
+	if (zi->raw.modrm.mod == 0 && zi->raw.modrm.rm == 4 && zi->raw.sib.base == 5 &&
+	    o->mem.base != ZYDIS_REGISTER_NONE) {
+		i->base = INSN_NOREG;
+		disp = zi->raw.disp.value;
+	}
+	i->disp = (int32_t)disp;
 	/* A 64-bit moffs (MOV AL, [imm64]) does not fit disp: keep it in imm,
 	 * which cpu_ea reads for INSN_ABS64 (SDM vol. 2 2.2.1.4). */
-	if ((int64_t)i->disp != o->mem.disp.value) {
-		i->imm = (uint64_t)o->mem.disp.value;
+	if ((int64_t)i->disp != disp) {
+		i->imm = (uint64_t)disp;
 		i->base = INSN_ABS64;
 		i->disp = 0;
 	}
@@ -236,7 +249,7 @@ bool lower_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *op
 			}
 			break;
 		case OPK_MEM:
-			fill_mem(i, &ops[n]);
+			fill_mem(i, zi, &ops[n]);
 			break;
 		case OPK_IMM:
 			if (!have_imm) {
