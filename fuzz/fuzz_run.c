@@ -106,7 +106,9 @@ static bool complete(struct vm_run *run)
 		if (vmm_emulate_instruction(vm, 0, e->u.inst_emul.gpa, &e->u.inst_emul.vie,
 		                            &e->u.inst_emul.paging, mmio_read, mmio_write, NULL))
 			return false;
-		run->rip = e->rip + (uint64_t)e->inst_length;
+		/* A REP MOVS/STOS with count left runs again, as the runner
+		 * does (bhyve's vm_restart_instruction). */
+		run->rip = e->rip + (e->u.inst_emul.vie.restart ? 0 : (uint64_t)e->inst_length);
 		return true;
 	case VM_EXITCODE_RDMSR:
 	case VM_EXITCODE_WRMSR:
