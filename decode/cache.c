@@ -162,6 +162,9 @@ void code_cache_insert(struct code_cache *cc, struct block *b, unsigned n)
 	size_t size = sizeof(struct block) + n * sizeof(struct insn);
 	cc->used += (size + 15) & ~(size_t)15;
 	b->n = (uint16_t)n;
+	b->bytes = 0;
+	for (unsigned k = 0; k < n; k++)
+		b->bytes = (uint16_t)(b->bytes + b->insns[k].len);
 	b->valid = true;
 	unsigned h = hash_of(b->gpa, b->mode);
 	b->hnext = cc->hash[h];

@@ -26,7 +26,8 @@ struct block {
 	uint64_t gpa;       /* first byte */
 	uint64_t gpa2_page; /* second page of a straddling instruction, else ~0 */
 	uint32_t mode;
-	uint16_t n; /* records */
+	uint16_t n;     /* records */
+	uint16_t bytes; /* their lengths' sum: the code the block spans */
 	bool valid;
 	struct block *hnext;    /* hash chain */
 	struct block *pnext[2]; /* per-page lists: [0] first page, [1] second page */

@@ -151,6 +151,46 @@ static inline struct jcache_entry *jcache_slot(struct cpu *c, uint64_t la)
 	return &c->jcache[(la ^ (la >> 12)) & (JCACHE_SIZE - 1)];
 }
 
+/*
+ * Instruction fetch against the CS limit and the IP width (SDM vol. 3
+ * 5.3: a fetch beyond the limit is #GP(0), a fault at the instruction;
+ * none in 64-bit mode), and IP/EIP wrapping at the operand size of the
+ * code after an instruction (16-bit code continues at IP 0 after one that
+ * ends at FFFFH).  A block runs on the fast path only when it ends below
+ * both, so its instructions need no check and no wrap; otherwise run_one
+ * takes it an instruction at a time.
+ */
+static const uint64_t ip_max[MODE_COUNT] = {
+    [MODE_REAL16] = 0xffff,   [MODE_PROT16] = 0xffff,       [MODE_PROT32] = 0xffffffff,
+    [MODE_COMPAT16] = 0xffff, [MODE_COMPAT32] = 0xffffffff, [MODE_LONG64] = UINT64_MAX,
+};
+
+static inline bool block_fits(const struct cpu *c, const struct block *b)
+{
+	if (c->mode == MODE_LONG64)
+		return true;
+	uint64_t lim = c->seg[SEG_CS].d.limit, max = ip_max[c->mode];
+	return c->rip + b->bytes <= (lim < max ? lim : max);
+}
+
+/* #GP(0) when instruction i at CS:RIP reaches past the CS limit. */
+static bool fetch_beyond_limit(struct cpu *c, const struct insn *i)
+{
+	if (c->mode == MODE_LONG64 || c->rip + (i->len - 1u) <= c->seg[SEG_CS].d.limit)
+		return false;
+	cpu_gp0(c);
+	return true;
+}
+
+/* After one instruction that ran in decode mode m: IP wraps at the code's
+ * width if the instruction did not change the mode (a transfer that did
+ * set RIP for the new one). */
+static void wrap_ip(struct cpu *c, uint32_t m)
+{
+	if (c->mode == m)
+		c->rip &= ip_max[m];
+}
+
 /* The block at CS:RIP, or NULL with c->stop set (fault or exit on fetch). */
 static struct block *find_block(struct cpu *c)
 {
@@ -264,12 +304,14 @@ static void run_one(struct cpu *c, bool *progressed)
 	if (unlikely(c->bp_insn) && dbg_insn_fault(c))
 		return;
 	struct block *b = find_block(c);
-	if (!b)
+	if (!b || fetch_beyond_limit(c, &b->insns[0]))
 		return;
 	struct step_state s;
 	uint64_t icount = c->icount, iterations = c->partial_steps;
+	uint32_t mode = c->mode;
 	step_begin(c, &s);
 	run_block(c, b, 1);
+	wrap_ip(c, mode);
 	bool retired = c->icount != icount, iterated = c->partial_steps != iterations;
 	step_end(c, &s, retired, iterated);
 	*progressed = c->icount != icount || iterated;
@@ -366,10 +408,14 @@ static void run_breakpoints(struct cpu *c, uint64_t budget)
 	struct block *b = find_block(c);
 	if (!b)
 		return;
-	if (c->bp_data)
+	if (unlikely(!block_fits(c, b))) {
+		bool progressed;
+		run_one(c, &progressed);
+	} else if (c->bp_data) {
 		run_block_watched(c, b, budget);
-	else
+	} else {
 		run_block(c, b, budget);
+	}
 }
 
 /*
@@ -394,8 +440,12 @@ __attribute__((noinline, cold)) static void run_slow(struct cpu *c, uint64_t bud
 		return;
 	}
 	struct block *b = find_block(c);
-	if (b)
+	if (b && likely(block_fits(c, b))) {
 		run_block(c, b, budget);
+	} else if (b) {
+		bool progressed;
+		run_one(c, &progressed);
+	}
 }
 
 /*
@@ -422,8 +472,12 @@ int cpu_run(struct cpu *c, struct vm_exit *vme)
 			run_slow(c, budget);
 		} else {
 			struct block *b = find_block(c);
-			if (b)
+			if (b && likely(block_fits(c, b))) {
 				run_block(c, b, budget);
+			} else if (b) {
+				bool progressed;
+				run_one(c, &progressed);
+			}
 		}
 		switch (c->stop) {
 		case STOP_NONE:
