@@ -49,8 +49,8 @@ int desc_set_bit(struct cpu *c, uint64_t addr, uint64_t *d, unsigned bit);
 
 /*
  * UMIP (SDM vol. 3 2.5, CR4.UMIP): with it set, SGDT, SIDT, SLDT, SMSW and
- * STR raise #GP(0) when CPL > 0.  No model advertises UMIP yet, so the CR4
- * bit cannot be set; the check is here for the model that will.
+ * STR raise #GP(0) when CPL > 0 (virtual-8086 mode included).  The -v3
+ * models advertise it; on the baselines CR4.UMIP is reserved.
  */
 static inline bool cpu_umip_denies(const struct cpu *c)
 {
