@@ -28,9 +28,14 @@ static uint64_t entry_ctx(const struct tlb_entry *e)
 	return t & TLB_CTX_MASK;
 }
 
-static unsigned entry_shift(const struct tlb_meta *m)
+static unsigned entry_shift(uint64_t gpa)
 {
-	return (unsigned)((m->gpa & TLB_M_SHIFT_MASK) >> TLB_M_SHIFT_POS);
+	return (unsigned)((gpa & TLB_M_SHIFT_MASK) >> TLB_M_SHIFT_POS);
+}
+
+static void unlist(struct tlb *t, unsigned i)
+{
+	t->listed[i / 64] &= ~(1ull << (i % 64));
 }
 
 /* Forget every PCID's context, so that each gets a fresh one when used. */
@@ -46,14 +51,16 @@ void tlb_init(struct tlb *t)
 {
 	for (unsigned i = 0; i < TLB_ENTRIES; i++) {
 		entry_clear(&t->e[i]);
-		t->m[i].gpa = 0;
+		t->gpa[i] = 0;
 	}
+	memset(t->listed, 0, sizeof(t->listed));
 	t->nfilled = 0;
 	t->nlarge = 0;
 	t->large_overflow = false;
 	contexts_reset(t);
 	t->cur_pcid = 0;
 	t->ctx = ctx_alloc(t, 0);
+	psc_init(&t->psc);
 }
 
 /* Clear the entries 'keep' does not keep: the filled ones only, or all of
@@ -64,13 +71,12 @@ static void sweep(struct tlb *t, bool keep_global)
 		if (t->nfilled < TLB_ENTRIES / 4) {
 			for (unsigned k = 0; k < t->nfilled; k++) {
 				entry_clear(&t->e[t->filled[k]]);
-				t->m[t->filled[k]].gpa &= ~TLB_M_LISTED;
+				unlist(t, t->filled[k]);
 			}
 		} else {
-			for (unsigned i = 0; i < TLB_ENTRIES; i++) {
+			for (unsigned i = 0; i < TLB_ENTRIES; i++)
 				entry_clear(&t->e[i]);
-				t->m[i].gpa &= ~TLB_M_LISTED;
-			}
+			memset(t->listed, 0, sizeof(t->listed));
 		}
 		t->nfilled = 0;
 		t->nlarge = 0;
@@ -81,12 +87,12 @@ static void sweep(struct tlb *t, bool keep_global)
 	unsigned n = 0;
 	for (unsigned k = 0; k < t->nfilled; k++) {
 		uint16_t i = t->filled[k];
-		if (!entry_empty(&t->e[i]) && (t->m[i].gpa & TLB_M_GLOBAL)) {
+		if (!entry_empty(&t->e[i]) && (t->gpa[i] & TLB_M_GLOBAL)) {
 			t->filled[n++] = i;
 			continue;
 		}
 		entry_clear(&t->e[i]);
-		t->m[i].gpa &= ~TLB_M_LISTED;
+		unlist(t, i);
 	}
 	t->nfilled = n;
 }
@@ -108,6 +114,7 @@ static uint64_t ctx_alloc(struct tlb *t, unsigned pcid)
 
 void tlb_flush_all(struct tlb *t)
 {
+	psc_flush(&t->psc);
 	sweep(t, false);
 	contexts_reset(t);
 	t->ctx = ctx_alloc(t, t->cur_pcid);
@@ -116,6 +123,7 @@ void tlb_flush_all(struct tlb *t)
 void tlb_set_pcid(struct tlb *t, unsigned pcid, bool flush)
 {
 	pcid &= TLB_NPCID - 1;
+	psc_flush(&t->psc);
 	t->cur_pcid = pcid;
 	if (flush || t->pcid_ctx[pcid] == 0)
 		t->ctx = ctx_alloc(t, pcid);
@@ -126,6 +134,7 @@ void tlb_set_pcid(struct tlb *t, unsigned pcid, bool flush)
 void tlb_flush_pcid(struct tlb *t, unsigned pcid)
 {
 	pcid &= TLB_NPCID - 1;
+	psc_flush(&t->psc);
 	if (pcid == t->cur_pcid)
 		t->ctx = ctx_alloc(t, pcid);
 	else
@@ -134,6 +143,7 @@ void tlb_flush_pcid(struct tlb *t, unsigned pcid)
 
 void tlb_flush_nonglobal(struct tlb *t)
 {
+	psc_flush(&t->psc);
 	sweep(t, true);
 	contexts_reset(t);
 	t->ctx = ctx_alloc(t, t->cur_pcid);
@@ -145,7 +155,7 @@ static void drop_if(struct tlb *t, struct tlb_entry *e, uint64_t page, uint64_t 
 {
 	if (entry_page(e) != page)
 		return;
-	bool global = tlb_meta_of(t, e)->gpa & TLB_M_GLOBAL;
+	bool global = *tlb_gpa_of(t, e) & TLB_M_GLOBAL;
 	if ((globals && global) || (!global && ctx && entry_ctx(e) == ctx))
 		entry_clear(e);
 }
@@ -164,13 +174,16 @@ static bool in_large(const struct tlb *t, uint64_t la)
 static void flush_page(struct tlb *t, uint64_t la, uint64_t ctx, bool globals)
 {
 	uint64_t page = la & TLB_PAGE_MASK;
+	/* INVLPG and INVPCID invalidate the paging-structure caches of the
+	 * PCID whatever the address (SDM vol. 3 4.10.4.1): all of them here. */
+	psc_flush(&t->psc);
 	drop_if(t, tlb_entry_for(t, la), page, ctx, globals);
 	if (!in_large(t, la))
 		return;
 	/* Every 4 KiB piece of the large page holding la. */
 	for (unsigned k = 0; k < t->nfilled; k++) {
 		struct tlb_entry *e = &t->e[t->filled[k]];
-		unsigned shift = entry_shift(&t->m[t->filled[k]]);
+		unsigned shift = entry_shift(t->gpa[t->filled[k]]);
 		if (shift == 0)
 			continue;
 		uint64_t mask = ~((1ull << shift) - 1);
@@ -194,9 +207,11 @@ void tlb_fill(struct tlb *t, struct tlb_entry *e, uint64_t gpa_page, bool global
               uint64_t large_size)
 {
 	/* Each entry is listed once, so the list never overflows. */
-	struct tlb_meta *m = tlb_meta_of(t, e);
-	if (!(m->gpa & TLB_M_LISTED))
-		t->filled[t->nfilled++] = (uint16_t)(e - t->e);
+	unsigned i = (unsigned)(e - t->e);
+	if (!(t->listed[i / 64] & (1ull << (i % 64)))) {
+		t->listed[i / 64] |= 1ull << (i % 64);
+		t->filled[t->nfilled++] = (uint16_t)i;
+	}
 	unsigned shift = 0;
 	if (large_size > 4096) {
 		shift = (unsigned)__builtin_ctzll(large_size);
@@ -212,14 +227,14 @@ void tlb_fill(struct tlb *t, struct tlb_entry *e, uint64_t gpa_page, bool global
 				t->large_overflow = true;
 		}
 	}
-	m->gpa = (gpa_page & TLB_PAGE_MASK) | (global ? TLB_M_GLOBAL : 0) |
-	         ((uint64_t)shift << TLB_M_SHIFT_POS) | TLB_M_LISTED;
+	t->gpa[i] = (gpa_page & TLB_PAGE_MASK) | (global ? TLB_M_GLOBAL : 0) |
+	            ((uint64_t)shift << TLB_M_SHIFT_POS);
 }
 
 bool tlb_revive_global(struct tlb *t, uint64_t la)
 {
 	struct tlb_entry *e = tlb_entry_for(t, la);
-	if (!(tlb_meta_of(t, e)->gpa & TLB_M_GLOBAL) || entry_page(e) != (la & TLB_PAGE_MASK))
+	if (!(*tlb_gpa_of(t, e) & TLB_M_GLOBAL) || entry_page(e) != (la & TLB_PAGE_MASK))
 		return false;
 	uint64_t tag = tlb_tag(t, la);
 	if (e->tag_r != TLB_INVALID)
@@ -236,7 +251,7 @@ void tlb_protect_gpa(struct tlb *t, uint64_t gpa)
 {
 	for (unsigned k = 0; k < t->nfilled; k++) {
 		uint16_t i = t->filled[k];
-		if ((t->m[i].gpa & TLB_PAGE_MASK) == gpa)
+		if ((t->gpa[i] & TLB_PAGE_MASK) == gpa)
 			t->e[i].tag_w = TLB_INVALID;
 	}
 }

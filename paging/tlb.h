@@ -24,6 +24,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "paging/psc.h"
+
 /* 16 K entries (64 MiB of 4 KiB pages): a guest that walks tens of MiB at
  * random (paging64) still hits; flushes cost only what was filled. */
 #define TLB_ENTRIES   16384
@@ -34,24 +36,18 @@
 #define TLB_NPCID     4096
 #define TLB_NLARGE    32 /* large-page regions tracked one by one */
 
-/* The hot part of an entry: 32 bytes, so that two entries share no cache
- * line and 16 K of them take 512 KiB. */
+/* 32 bytes: an entry never straddles two cache lines, and 16 K of them
+ * take 512 KiB. */
 struct tlb_entry {
 	uint64_t tag_r, tag_w, tag_x;
 	uintptr_t host; /* host address of the page's first byte */
 };
 
-/* Entry flags, in the low bits of tlb_meta.gpa: global, and the size of
- * the page the entry was cut from (log2, 0 for 4 KiB). */
+/* Entry flags, in the low bits of tlb.gpa[]: global, and the size of the
+ * page the entry was cut from (log2, 0 for 4 KiB). */
 #define TLB_M_GLOBAL     0x1ull /* from a translation with G = 1 and CR4.PGE = 1 */
 #define TLB_M_SHIFT_POS  1
 #define TLB_M_SHIFT_MASK 0x7eull /* bits 6:1: log2 of the page size, 0 for 4 KiB */
-#define TLB_M_LISTED     0x80ull /* the entry is in tlb.filled */
-
-/* The cold part, read by the slow paths only. */
-struct tlb_meta {
-	uint64_t gpa; /* guest-physical page | TLB_M_* */
-};
 
 /* A large page some entry was cut from: INVLPG of any address inside it
  * drops every piece (SDM vol. 3 4.10.4.1, INVLPG footnote). */
@@ -60,18 +56,24 @@ struct tlb_large {
 };
 
 struct tlb {
-	struct tlb_entry e[TLB_ENTRIES];
 	uint64_t ctx; /* the current context, ORed into the looked-up tag */
-	struct tlb_meta m[TLB_ENTRIES];
-	/* Entries filled since the last full flush, each once (TLB_M_LISTED),
-	 * so that a flush costs what was filled, not the whole table (mode
-	 * switches flush often). */
+	struct tlb_entry e[TLB_ENTRIES];
+	/* Each entry's guest-physical page | TLB_M_*: written by a fill, read
+	 * by the slow paths only. */
+	uint64_t gpa[TLB_ENTRIES];
+	/* Entries filled since the last full flush, each once (bit set in
+	 * 'listed'), so that a flush costs what was filled, not the whole
+	 * table (mode switches flush often). */
 	uint16_t filled[TLB_ENTRIES];
+	uint64_t listed[TLB_ENTRIES / 64];
 	unsigned nfilled;
 	/* PCID -> its current context, 0 when it has none yet. */
 	uint16_t pcid_ctx[TLB_NPCID];
 	unsigned next_ctx;
 	unsigned cur_pcid;
+	/* The PDE cache, invalidated by every operation below that
+	 * invalidates translations (SDM vol. 3 4.10.4.1). */
+	struct psc psc;
 	struct tlb_large large[TLB_NLARGE];
 	unsigned nlarge;     /* regions in 'large' */
 	bool large_overflow; /* more regions than 'large' holds */
@@ -82,9 +84,10 @@ static inline struct tlb_entry *tlb_entry_for(struct tlb *t, uint64_t la)
 	return &t->e[(la >> 12) & (TLB_ENTRIES - 1)];
 }
 
-static inline struct tlb_meta *tlb_meta_of(struct tlb *t, const struct tlb_entry *e)
+/* The guest-physical page (and flags) of entry e. */
+static inline uint64_t *tlb_gpa_of(struct tlb *t, const struct tlb_entry *e)
 {
-	return &t->m[e - t->e];
+	return &t->gpa[e - t->e];
 }
 
 /* The tag an access to la must find: its page in the current context. */

@@ -253,6 +253,19 @@ static enum walk_status walk_64(struct vm_mem *m, struct walk_state *w, uint64_t
                                 int level, struct walk_result *out)
 {
 	const uint64_t addr_mask = 0x000ffffffffff000ull;
+	struct psc *psc = (w->flags & WALK_F_NO_AD) ? NULL : w->r->psc;
+	uint64_t pde = 0; /* the PDE that points at a page table, for the PDE cache */
+	bool rw = true, us = true, nx = false;
+	const struct psc_entry *hit = psc ? psc_lookup(psc, la) : NULL;
+	if (hit) {
+		/* The levels above the page table come from the PDE cache. */
+		w->all_rw = hit->rw;
+		w->all_us = hit->us;
+		w->any_nx = hit->nx;
+		table = hit->pt;
+		level = 0;
+		psc = NULL;
+	}
 	for (; level >= 0; level--) {
 		unsigned shift = 12 + 9 * (unsigned)level;
 		uint64_t e;
@@ -276,9 +289,19 @@ static enum walk_status walk_64(struct vm_mem *m, struct walk_state *w, uint64_t
 			              out);
 		}
 		accumulate(w, e);
+		if (level == 1) {
+			pde = e;
+			rw = w->all_rw;
+			us = w->all_us;
+			nx = w->any_nx;
+		}
 		if (level == 0) {
 			out->global = (e & PTE_G) && (w->r->cr4 & CR4_PGE);
-			return finish(w, (e & addr_mask) | (la & 0xfff), 4096, out);
+			st = finish(w, (e & addr_mask) | (la & 0xfff), 4096, out);
+			/* A successful walk set the accessed flags above: cache the PDE. */
+			if (st == WALK_OK && psc && pde)
+				psc_insert(psc, la, pde, rw, us, nx);
+			return st;
 		}
 		table = e;
 	}

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/mem.h"
+#include "paging/psc.h"
 
 struct walk_regs {
 	uint64_t cr0, cr3, cr4, efer;
@@ -19,6 +20,7 @@ struct walk_regs {
 	bool rflags_ac; /* EFLAGS.AC, for SMAP */
 	bool page1gb;   /* the CPU model has 1 GiB pages (CPUID 80000001H:EDX[26]) */
 	unsigned maxphyaddr;
+	struct psc *psc; /* the vcpu's PDE cache, or NULL (probes from outside) */
 };
 
 enum walk_status {

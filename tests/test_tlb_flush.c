@@ -528,3 +528,42 @@ Test(tlb_flush, softvmm_keeps_a_pcids_entries_across_no_flush_switches)
 	cr_expect_eq(o.r[RCX], 0x1111u, "PCID 1's translation was kept");
 	pm_teardown();
 }
+
+/* The paging-structure caches go with the TLB (SDM vol. 3 4.10.4.1): after
+ * the guest points the PDE at another page table, INVLPG (of the address,
+ * or of any other one for the PDE cache), MOV to CR3 and INVPCID make the
+ * new table used. */
+Test(tlb_flush, a_changed_pde_is_used_after_each_invalidation)
+{
+	static const uint8_t flushes[][6] = {
+	    {0x0f, 0x01, 0x3b, 0x90, 0x90, 0x90}, /* invlpg [rbx] */
+	    {0x0f, 0x20, 0xda, 0x0f, 0x22, 0xda}, /* mov rdx, cr3; mov cr3, rdx */
+	    {0x66, 0x44, 0x0f, 0x38, 0x82, 0x02}, /* invpcid r8, [rdx] (type 0) */
+	};
+	for (int m = PG_PAE; m < PG_NMODES; m++) {
+		for (unsigned k = 0; k < 3; k++) {
+			bool inv = k == 2;
+			if (inv && m == PG_PAE)
+				continue; /* the INVPCID encoding here is 64-bit */
+			pg_default((enum pg_mode)m, 0, inv || m == PG_5L ? V3 : NULL);
+			uint8_t zero[0x1000] = {0};
+			pm_put(PG_CODE2, zero, sizeof(zero));
+			pm_put64(PG_CODE2 + 8 * 3, PG_DATA2 | LEAF);
+			put_values();
+			put_desc(0, pg.la);
+			struct code c = {0};
+			read_eax(&c);
+			store_entry(&c);
+			emit(&c, flushes[k], 6);
+			read_ecx(&c);
+			uint64_t r[16];
+			regs_for(r, pg_leaf() - 1, PG_CODE2 | E_P | E_W | E_U);
+			r[RDX] = PM_DATA; /* the INVPCID descriptor; R8 = 0: type 0 */
+			struct pm_out o = pg_run(c.b, c.n, r);
+			pm_expect_done(&o);
+			cr_expect_eq(o.r[RAX], 0x1111u, "%s flush %u", pg_mode_name[m], k);
+			cr_expect_eq(o.r[RCX], 0x2222u, "%s flush %u", pg_mode_name[m], k);
+			pm_teardown();
+		}
+	}
+}

@@ -12,7 +12,7 @@
 #include "decode/cache.h"
 #include "paging/walk.h"
 
-static void walk_regs_of(const struct cpu *c, struct walk_regs *r)
+static void walk_regs_of(struct cpu *c, struct walk_regs *r)
 {
 	r->cr0 = c->cr0;
 	r->cr3 = c->cr3;
@@ -23,6 +23,7 @@ static void walk_regs_of(const struct cpu *c, struct walk_regs *r)
 	r->rflags_ac = (c->rflags & RF_AC) != 0;
 	r->maxphyaddr = c->model->maxphyaddr;
 	r->page1gb = c->model->page1gb;
+	r->psc = &c->tlb.psc;
 }
 
 /* The exit for an access bhyve's EPT cannot satisfy and does not emulate:
@@ -209,7 +210,7 @@ int cpu_translate_fetch(struct cpu *c, uint64_t la, uint64_t *gpa, const uint8_t
 		if (!e)
 			return -1;
 	}
-	*gpa = (tlb_meta_of(&c->tlb, e)->gpa & TLB_PAGE_MASK) | (la & 0xfff);
+	*gpa = (*tlb_gpa_of(&c->tlb, e) & TLB_PAGE_MASK) | (la & 0xfff);
 	*host = (const uint8_t *)(e->host + (la & 0xfff));
 	return 0;
 }
