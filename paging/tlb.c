@@ -95,6 +95,11 @@ static void sweep(struct tlb *t, bool keep_global)
 		unlist(t, i);
 	}
 	t->nfilled = n;
+	unsigned m = 0;
+	for (unsigned k = 0; k < t->nlarge; k++)
+		if (t->large[k].global)
+			t->large[m++] = t->large[k];
+	t->nlarge = m;
 }
 
 /*
@@ -108,6 +113,7 @@ static uint64_t ctx_alloc(struct tlb *t, unsigned pcid)
 		sweep(t, true);
 		contexts_reset(t);
 	}
+	t->ctx_pcid[t->next_ctx] = (uint16_t)pcid;
 	t->pcid_ctx[pcid] = (uint16_t)t->next_ctx++;
 	return t->pcid_ctx[pcid];
 }
@@ -160,15 +166,48 @@ static void drop_if(struct tlb *t, struct tlb_entry *e, uint64_t page, uint64_t 
 		entry_clear(e);
 }
 
-/* Is la inside a large page some entry was cut from? */
-static bool in_large(const struct tlb *t, uint64_t la)
+/* Can entries of this region still match?  Global ones always; others
+ * while their context is still its PCID's. */
+static bool region_live(const struct tlb *t, const struct tlb_large *r)
+{
+	return r->global || t->pcid_ctx[t->ctx_pcid[r->ctx]] == r->ctx;
+}
+
+/* Is la inside a large page entries of context ctx (or, with globals,
+ * global ones) were cut from? */
+static bool in_large(const struct tlb *t, uint64_t la, uint64_t ctx, bool globals)
 {
 	if (t->large_overflow)
 		return true;
-	for (unsigned k = 0; k < t->nlarge; k++)
-		if ((la & ~t->large[k].mask) == t->large[k].base)
+	for (unsigned k = 0; k < t->nlarge; k++) {
+		const struct tlb_large *r = &t->large[k];
+		if ((la & ~r->mask) == r->base && ((globals && r->global) || r->ctx == ctx))
 			return true;
+	}
 	return false;
+}
+
+static void note_large(struct tlb *t, uint64_t la, uint64_t size, bool global)
+{
+	struct tlb_large n = {la & ~(size - 1), size - 1, (uint16_t)t->ctx, global};
+	for (unsigned k = 0; k < t->nlarge; k++) {
+		const struct tlb_large *r = &t->large[k];
+		if (r->base == n.base && r->mask == n.mask && r->ctx == n.ctx &&
+		    r->global == global)
+			return;
+	}
+	if (t->nlarge == TLB_NLARGE) {
+		/* Forget the regions of contexts no PCID has any more. */
+		unsigned m = 0;
+		for (unsigned k = 0; k < t->nlarge; k++)
+			if (region_live(t, &t->large[k]))
+				t->large[m++] = t->large[k];
+		t->nlarge = m;
+	}
+	if (t->nlarge < TLB_NLARGE)
+		t->large[t->nlarge++] = n;
+	else
+		t->large_overflow = true;
 }
 
 static void flush_page(struct tlb *t, uint64_t la, uint64_t ctx, bool globals)
@@ -178,7 +217,7 @@ static void flush_page(struct tlb *t, uint64_t la, uint64_t ctx, bool globals)
 	 * PCID whatever the address (SDM vol. 3 4.10.4.1): all of them here. */
 	psc_flush(&t->psc);
 	drop_if(t, tlb_entry_for(t, la), page, ctx, globals);
-	if (!in_large(t, la))
+	if (!in_large(t, la, ctx, globals))
 		return;
 	/* Every 4 KiB piece of the large page holding la. */
 	for (unsigned k = 0; k < t->nfilled; k++) {
@@ -215,17 +254,7 @@ void tlb_fill(struct tlb *t, struct tlb_entry *e, uint64_t gpa_page, bool global
 	unsigned shift = 0;
 	if (large_size > 4096) {
 		shift = (unsigned)__builtin_ctzll(large_size);
-		uint64_t mask = large_size - 1;
-		uint64_t base = la & ~mask;
-		bool known = false;
-		for (unsigned k = 0; k < t->nlarge && !known; k++)
-			known = t->large[k].base == base && t->large[k].mask == mask;
-		if (!known) {
-			if (t->nlarge < TLB_NLARGE)
-				t->large[t->nlarge++] = (struct tlb_large){base, mask};
-			else
-				t->large_overflow = true;
-		}
+		note_large(t, la, large_size, global);
 	}
 	t->gpa[i] = (gpa_page & TLB_PAGE_MASK) | (global ? TLB_M_GLOBAL : 0) |
 	            ((uint64_t)shift << TLB_M_SHIFT_POS);

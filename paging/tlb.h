@@ -49,10 +49,13 @@ struct tlb_entry {
 #define TLB_M_SHIFT_POS  1
 #define TLB_M_SHIFT_MASK 0x7eull /* bits 6:1: log2 of the page size, 0 for 4 KiB */
 
-/* A large page some entry was cut from: INVLPG of any address inside it
- * drops every piece (SDM vol. 3 4.10.4.1, INVLPG footnote). */
+/* A large page some entries were cut from, in one context (or global):
+ * INVLPG of any address inside it drops every piece (SDM vol. 3 4.10.4.1,
+ * INVLPG footnote); an INVLPG elsewhere need not look for pieces. */
 struct tlb_large {
 	uint64_t base, mask; /* linear base and size - 1 */
+	uint16_t ctx;
+	bool global;
 };
 
 struct tlb {
@@ -67,8 +70,9 @@ struct tlb {
 	uint16_t filled[TLB_ENTRIES];
 	uint64_t listed[TLB_ENTRIES / 64];
 	unsigned nfilled;
-	/* PCID -> its current context, 0 when it has none yet. */
+	/* PCID -> its current context, 0 when it has none yet; and back. */
 	uint16_t pcid_ctx[TLB_NPCID];
+	uint16_t ctx_pcid[TLB_NCTX];
 	unsigned next_ctx;
 	unsigned cur_pcid;
 	/* The PDE cache, invalidated by every operation below that

@@ -253,3 +253,39 @@ Test(tlb, protect_gpa_drops_write_permission)
 	cr_assert_eq(tlb_entry_for(t, 0x2000)->tag_w, tlb_tag(t, 0x2000));
 	free(t);
 }
+
+/* INVPCID type 0 for a PCID that is not current still finds every piece of
+ * that PCID's large page, and leaves the current PCID's pieces alone. */
+Test(tlb, invpcid_of_another_pcid_drops_its_large_page_whole)
+{
+	struct tlb *t = new_tlb();
+	uint64_t base = 6ull << 21;
+	tlb_set_pcid(t, 1, true);
+	fill_sized(t, base, false, 2ull << 20);
+	fill_sized(t, base + 0x7000, false, 2ull << 20);
+	tlb_set_pcid(t, 2, true);
+	fill_sized(t, base + 0x9000, false, 2ull << 20);
+	tlb_flush_page_pcid(t, base + 0x1000, 1);
+	cr_assert(hits(t, base + 0x9000));
+	tlb_set_pcid(t, 1, false);
+	cr_assert(!hits(t, base));
+	cr_assert(!hits(t, base + 0x7000));
+	free(t);
+}
+
+/* Regions of contexts that are gone make room for new ones: after many
+ * CR3 loads with a large page each, INVLPG still drops the current one. */
+Test(tlb, large_regions_of_dead_contexts_are_recycled)
+{
+	struct tlb *t = new_tlb();
+	for (unsigned k = 0; k < 4 * TLB_NLARGE; k++) {
+		tlb_set_pcid(t, 0, true);
+		fill_sized(t, (uint64_t)k << 21, false, 2ull << 20);
+		fill_sized(t, ((uint64_t)k << 21) + 0x4000, false, 2ull << 20);
+		tlb_flush_page(t, ((uint64_t)k << 21) + 0x8000);
+		cr_assert(!hits(t, (uint64_t)k << 21), "k %u", k);
+		cr_assert(!hits(t, ((uint64_t)k << 21) + 0x4000), "k %u", k);
+	}
+	cr_assert(!t->large_overflow);
+	free(t);
+}
