@@ -38,6 +38,11 @@ static void unlist(struct tlb *t, unsigned i)
 	t->listed[i / 64] &= ~(1ull << (i % 64));
 }
 
+static bool is_global(const struct tlb *t, unsigned i)
+{
+	return (t->global[i / 64] >> (i % 64)) & 1;
+}
+
 /* Forget every PCID's context, so that each gets a fresh one when used. */
 static void contexts_reset(struct tlb *t)
 {
@@ -54,6 +59,7 @@ void tlb_init(struct tlb *t)
 		t->gpa[i] = 0;
 	}
 	memset(t->listed, 0, sizeof(t->listed));
+	memset(t->global, 0, sizeof(t->global));
 	t->nfilled = 0;
 	t->nlarge = 0;
 	t->large_overflow = false;
@@ -87,7 +93,7 @@ static void sweep(struct tlb *t, bool keep_global)
 	unsigned n = 0;
 	for (unsigned k = 0; k < t->nfilled; k++) {
 		uint16_t i = t->filled[k];
-		if (!entry_empty(&t->e[i]) && (t->gpa[i] & TLB_M_GLOBAL)) {
+		if (!entry_empty(&t->e[i]) && is_global(t, i)) {
 			t->filled[n++] = i;
 			continue;
 		}
@@ -161,7 +167,7 @@ static void drop_if(struct tlb *t, struct tlb_entry *e, uint64_t page, uint64_t 
 {
 	if (entry_page(e) != page)
 		return;
-	bool global = *tlb_gpa_of(t, e) & TLB_M_GLOBAL;
+	bool global = is_global(t, (unsigned)(e - t->e));
 	if ((globals && global) || (!global && ctx && entry_ctx(e) == ctx))
 		entry_clear(e);
 }
@@ -256,6 +262,10 @@ void tlb_fill(struct tlb *t, struct tlb_entry *e, uint64_t gpa_page, bool global
 		shift = (unsigned)__builtin_ctzll(large_size);
 		note_large(t, la, large_size, global);
 	}
+	if (global)
+		t->global[i / 64] |= 1ull << (i % 64);
+	else
+		t->global[i / 64] &= ~(1ull << (i % 64));
 	t->gpa[i] = (gpa_page & TLB_PAGE_MASK) | (global ? TLB_M_GLOBAL : 0) |
 	            ((uint64_t)shift << TLB_M_SHIFT_POS);
 }
@@ -263,7 +273,7 @@ void tlb_fill(struct tlb *t, struct tlb_entry *e, uint64_t gpa_page, bool global
 bool tlb_revive_global(struct tlb *t, uint64_t la)
 {
 	struct tlb_entry *e = tlb_entry_for(t, la);
-	if (!(*tlb_gpa_of(t, e) & TLB_M_GLOBAL) || entry_page(e) != (la & TLB_PAGE_MASK))
+	if (!is_global(t, (unsigned)(e - t->e)) || entry_page(e) != (la & TLB_PAGE_MASK))
 		return false;
 	uint64_t tag = tlb_tag(t, la);
 	if (e->tag_r != TLB_INVALID)

@@ -69,6 +69,9 @@ struct tlb {
 	 * table (mode switches flush often). */
 	uint16_t filled[TLB_ENTRIES];
 	uint64_t listed[TLB_ENTRIES / 64];
+	/* The entries made from global translations (also TLB_M_GLOBAL in
+	 * gpa[]): 2 KiB that a TLB miss can test without touching gpa[]. */
+	uint64_t global[TLB_ENTRIES / 64];
 	unsigned nfilled;
 	/* PCID -> its current context, 0 when it has none yet; and back. */
 	uint16_t pcid_ctx[TLB_NPCID];

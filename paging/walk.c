@@ -311,15 +311,18 @@ static enum walk_status walk_64(struct vm_mem *m, struct walk_state *w, uint64_t
 enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64_t la, int prot,
                              unsigned flags, struct walk_result *out)
 {
-	struct walk_state w = {
-	    .r = r,
-	    .prot = prot,
-	    .flags = flags,
-	    .user = r->cpl == 3 && !(flags & WALK_F_IMPLICIT_SV),
-	    .nxe = (r->efer & EFER_NXE) != 0,
-	    .all_rw = true,
-	    .all_us = true,
-	};
+	/* Field by field: a designated initializer would zero refs[] too, with
+	 * a REP STOS that costs more than the rest of a cached walk. */
+	struct walk_state w;
+	w.r = r;
+	w.prot = prot;
+	w.flags = flags;
+	w.user = r->cpl == 3 && !(flags & WALK_F_IMPLICIT_SV);
+	w.nxe = (r->efer & EFER_NXE) != 0;
+	w.rsvd = 0;
+	w.all_rw = w.all_us = true;
+	w.any_nx = false;
+	w.nrefs = 0;
 	unsigned maxphy = r->maxphyaddr ? r->maxphyaddr : 39;
 	out->pf_error = 0;
 	out->writable = out->executable = out->global = false;
