@@ -181,6 +181,7 @@ static enum walk_status finish(struct walk_state *w, uint64_t gpa, uint64_t page
 	/* Later writes may skip the walk only if D is already set. */
 	out->writable = rights_ok(w, VM_PROT_WRITE) && (entry_load(&w->refs[w->nrefs - 1]) & PTE_D);
 	out->executable = rights_ok(w, VM_PROT_EXECUTE);
+	out->user_page = w->all_us;
 	out->gpa = gpa;
 	out->page_size = page_size;
 	return WALK_OK;
@@ -325,7 +326,7 @@ enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64
 	w.nrefs = 0;
 	unsigned maxphy = r->maxphyaddr ? r->maxphyaddr : 39;
 	out->pf_error = 0;
-	out->writable = out->executable = out->global = false;
+	out->writable = out->executable = out->global = out->user_page = false;
 	switch (paging_mode_of(r->cr0, r->cr4, r->efer)) {
 	case PAGING_MODE_FLAT:
 		out->gpa = la;

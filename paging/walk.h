@@ -48,6 +48,7 @@ struct walk_result {
 	bool writable;   /* a write at this CPL would be allowed */
 	bool executable; /* a fetch at this CPL would be allowed */
 	bool global;     /* G = 1 in the leaf with CR4.PGE = 1 (SDM 4.10.2.4) */
+	bool user_page;  /* U/S = 1 at every level: a user-mode address (4.6) */
 };
 
 enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64_t la, int prot,

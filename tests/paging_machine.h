@@ -70,6 +70,7 @@ static const char *const pg_mode_name[PG_NMODES] = {"32-bit", "PAE", "4-level", 
 #define CR4_LA57B UINT64_C(0x1000)
 #define CR4_PCIDB UINT64_C(0x20000)
 #define CR4_SMEPB UINT64_C(0x100000)
+#define CR4_SMAPB UINT64_C(0x200000)
 #define EFER_LM   UINT64_C(0x500)
 #define EFER_NX   UINT64_C(0x800)
 

@@ -95,7 +95,7 @@ static void expect_leaves(const char *model, const uint32_t (*want)[6], unsigned
  * BMI1 (3), BMI2 (8), ADX (19), ECX RDPID (22), EAX = 0 (no subleaf 1,
  * which reads as zeros); 0x80000001 ECX has LAHF_LM (0) and ABM/LZCNT (5),
  * EDX adds RDTSCP (27); the paging features of version 2: leaf 1 ECX PCID
- * (17), leaf 7 EBX SMEP (7) and INVPCID (10), ECX UMIP (2), 0x80000001 EDX
+ * (17), leaf 7 EBX SMEP (7), INVPCID (10) and SMAP (20), ECX UMIP (2), 0x80000001 EDX
  * Page1GB (26), and on Intel leaf 7 ECX LA57 (16) with 57 linear address bits in
  * 0x80000008 EAX[15:8].  Signatures: Ice Lake-SP 06_6AH stepping 6, Zen 3
  * Milan family 19H model 01H stepping 1.
@@ -105,7 +105,7 @@ Test(cpu_models, the_v3_models_advertise_the_general_purpose_extensions)
 	static const uint32_t intel[][6] = {
 	    {0, 0, 0xd, 0x756e6547, 0x6c65746e, 0x49656e69},
 	    {1, 0, 0x000606a6, 0x00000800, 0x00c22201, 0x078bfbff},
-	    {7, 0, 0, 0x00080588, 0x00410004, 0},
+	    {7, 0, 0, 0x00180588, 0x00410004, 0},
 	    {7, 1, 0, 0, 0, 0},
 	    {0x80000000, 0, 0x80000008, 0, 0, 0},
 	    {0x80000001, 0, 0, 0, 0x00000021, 0x2c100800},
@@ -114,7 +114,7 @@ Test(cpu_models, the_v3_models_advertise_the_general_purpose_extensions)
 	static const uint32_t amd[][6] = {
 	    {0, 0, 0xd, 0x68747541, 0x444d4163, 0x69746e65},
 	    {1, 0, 0x00a00f11, 0x00000800, 0x00c22201, 0x078bfbff},
-	    {7, 0, 0, 0x00080588, 0x00400004, 0},
+	    {7, 0, 0, 0x00180588, 0x00400004, 0},
 	    {7, 1, 0, 0, 0, 0},
 	    {0x80000000, 0, 0x80000008, 0x68747541, 0x444d4163, 0x69746e65},
 	    {0x80000001, 0, 0x00a00f11, 0, 0x00000021, 0x2c100800},
@@ -176,7 +176,7 @@ Test(cpu_models, guest_cpuid_leaf_7_on_the_v3_models)
 			struct hd_regs r = {.rax = 7, .rcx = sub, .rflags = 2};
 			cr_assert_eq(hd_run(cpuid, 2, &r), 0, "%s", hd_error);
 			cr_expect_eq(r.rax, 0);
-			cr_expect_eq(r.rbx, sub ? 0 : 0x00080588u, "%s.%u ebx %#llx", names[k], sub,
+			cr_expect_eq(r.rbx, sub ? 0 : 0x00180588u, "%s.%u ebx %#llx", names[k], sub,
 			             (unsigned long long)r.rbx);
 			uint32_t ecx =
 			    k == 0 ? 0x00410004u : 0x00400004u; /* UMIP, and LA57 on Intel */

@@ -405,3 +405,59 @@ Test(paging_faults, cr4_bits_of_features_the_model_lacks_are_reserved)
 		pm_teardown();
 	}
 }
+
+/* SMAP (CR4.SMAP, on the v3 models): a supervisor data access to a user
+ * page is P (| W) unless EFLAGS.AC = 1, which STAC sets and CLAC clears
+ * (SDM vol. 3 4.6; vol. 2 STAC, CLAC); the soft TLB must not keep a
+ * permission STAC gave once CLAC took it away.  Fetches are not SMAP's
+ * concern. */
+Test(paging_faults, smap_and_eflags_ac)
+{
+	for (int m = 0; m < PG_NMODES; m++) {
+		pg_machine((enum pg_mode)m, 0, V3, E_P | E_W, CR4_SMAPB, false, 0);
+		pm_put64(PG_DATA, 0x5a);
+		struct pm_out o = run_read();
+		pg_expect_pf(&o, 0, PFE_P, pg.la);
+		o = run_write();
+		pg_expect_pf(&o, 0, PFE_P | PFE_W, pg.la);
+		uint64_t r[16];
+		pg_regs(r, pg.la);
+		r[RAX] = 0x77;
+		/* stac; mov ecx, [rbx]; mov [rbx], eax; clac; mov edx, [rbx] */
+		o = PG_RUN(r, 0x0f, 0x01, 0xcb, 0x8b, 0x0b, 0x89, 0x03, 0x0f, 0x01, 0xca, 0x8b,
+		           0x13);
+		cr_expect_eq(o.r[RCX], 0x5au, "%s", pg_mode_name[m]);
+		cr_expect_eq(pm_get_n(PG_DATA, 4), 0x77u, "%s", pg_mode_name[m]);
+		pg_expect_pf(&o, 10, PFE_P, pg.la);
+		/* A fetch from the user page: jmp rbx; there jmp rcx back to the
+		 * end of the code. */
+		pm_put64(PG_DATA, 0xe1ff);
+		pg_regs(r, pg.la);
+		r[RCX] = PM_CODE + PG_RELOAD_LEN + 2;
+		o = PG_RUN(r, JMP);
+		pm_expect_done(&o);
+		pm_teardown();
+	}
+}
+
+/* CLAC and STAC: #UD at CPL 3 and on a model without SMAP. */
+Test(paging_faults, clac_stac_need_cpl_0_and_smap)
+{
+	uint64_t r[16];
+	pg_default(PG_4L, 3, V3);
+	pg_regs(r, pg.la);
+	struct pm_out o = PG_RUN(r, 0x0f, 0x01, 0xcb);
+	pm_expect_exc(&o, 6, -1, PM_CODE + PG_RELOAD_LEN, 0);
+	pm_teardown();
+	pg_default(PG_4L, 0, NULL);
+	pg_regs(r, pg.la);
+	o = PG_RUN(r, 0x0f, 0x01, 0xca);
+	pm_expect_exc(&o, 6, -1, PM_CODE + PG_RELOAD_LEN, 0);
+	pm_teardown();
+	pg_default(PG_32, 0, V3);
+	pg_regs(r, pg.la);
+	o = PG_RUN(r, 0x0f, 0x01, 0xcb); /* stac */
+	pm_expect_done(&o);
+	cr_expect_eq(o.rflags & 0x40000, 0x40000u, "AC set");
+	pm_teardown();
+}

@@ -88,7 +88,7 @@ struct resolved {
 	uint8_t *host_page;
 	uint64_t gpa;
 	uint64_t page_size;
-	bool writable, executable, global;
+	bool writable, executable, global, user_page;
 };
 
 /*
@@ -157,6 +157,7 @@ static int resolve(struct cpu *c, uint64_t la, int prot, int seg, unsigned wflag
 	r->executable = w.executable;
 	r->page_size = w.page_size;
 	r->global = w.global;
+	r->user_page = w.user_page;
 	return 0;
 }
 
@@ -183,6 +184,11 @@ static struct tlb_entry *translate(struct cpu *c, uint64_t la, int prot, int seg
 	/* Alignment checking, or a data breakpoint on the page: its reads and
 	 * writes must reach the slow path, which checks them. */
 	if (unlikely(c->ac_check || c->bp_data) && (c->ac_check || dbg_data_page(c, la)))
+		e->tag_r = e->tag_w = TLB_INVALID;
+	/* With SMAP, supervisor data accesses to a user page depend on
+	 * EFLAGS.AC (SDM vol. 3 4.6): they take the slow path, which walks
+	 * with the current AC, so STAC, CLAC and POPF need no flush. */
+	if (unlikely(c->cr4 & CR4_SMAP) && c->cpl < 3 && r.user_page)
 		e->tag_r = e->tag_w = TLB_INVALID;
 	e->host = (uintptr_t)r.host_page;
 	return e;

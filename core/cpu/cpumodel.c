@@ -35,13 +35,14 @@ static const struct cpuid_leaf baseline_amd[] = {
  * 22), BMI1, BMI2, ADX (leaf 7 subleaf 0 EBX bits 3, 8, 19), RDPID (leaf 7
  * ECX bit 22), LZCNT/ABM (0x80000001 ECX bit 5, with LAHF/SAHF bit 0) and
  * RDTSCP (0x80000001 EDX bit 27); and the paging features both parts have
- * (SDM vol. 3 4.1.4): PCID (leaf 1 ECX bit 17), SMEP and INVPCID (leaf 7
- * EBX bits 7, 10) and 1 GiB pages (0x80000001 EDX bit 26); and UMIP (leaf 7
- * ECX bit 2, SDM vol. 3 2.5), which both parts have too.  SMAP and PKU,
- * which both parts also have, are left out: no instruction of theirs
- * (CLAC, STAC, RDPKRU, WRPKRU) is implemented.  Leaf 7 lists subleaf 0
- * only, with EAX = 0: no further subleaves.  softvmm version 2 of both
- * (version 1 had none of the paging features).
+ * (SDM vol. 3 4.1.4): PCID (leaf 1 ECX bit 17), SMEP, INVPCID and SMAP
+ * (leaf 7 EBX bits 7, 10, 20; SMAP with CLAC and STAC) and 1 GiB pages
+ * (0x80000001 EDX bit 26); and UMIP (leaf 7 ECX bit 2, SDM vol. 3 2.5),
+ * which both parts have too.  Protection keys (PKU), which both parts
+ * also have, are left out: RDPKRU, WRPKRU and the PK checks are not
+ * implemented.  Leaf 7 lists subleaf 0 only, with EAX = 0: no further
+ * subleaves.  softvmm version 2 of both (version 1 had none of the paging
+ * features).
  *
  * Intel: the signature of a 3rd-generation Xeon Scalable (Ice Lake-SP,
  * family 6, model 0x6a, stepping 6), which has all of these and 5-level
@@ -51,7 +52,7 @@ static const struct cpuid_leaf baseline_amd[] = {
 static const struct cpuid_leaf gp_ext_intel[] = {
     {0x0, 0, 0xd, INTEL_VENDOR},
     {0x1, 0, 0x000606a6, 0x00000800, 0x00c22201, 0x078bfbff},
-    {0x7, 0, 0, 0x00080588, 0x00410004, 0},
+    {0x7, 0, 0, 0x00180588, 0x00410004, 0},
     {0x80000000, 0, 0x80000008, 0, 0, 0},
     {0x80000001, 0, 0, 0, 0x00000021, 0x2c100800},
     {0x80000008, 0, 0x0000392e, 0, 0, 0},
@@ -64,14 +65,14 @@ static const struct cpuid_leaf gp_ext_intel[] = {
 static const struct cpuid_leaf gp_ext_amd[] = {
     {0x0, 0, 0xd, AMD_VENDOR},
     {0x1, 0, 0x00a00f11, 0x00000800, 0x00c22201, 0x078bfbff},
-    {0x7, 0, 0, 0x00080588, 0x00400004, 0},
+    {0x7, 0, 0, 0x00180588, 0x00400004, 0},
     {0x80000000, 0, 0x80000008, AMD_VENDOR},
     {0x80000001, 0, 0x00a00f11, 0, 0x00000021, 0x2c100800},
     {0x80000008, 0, 0x00003030, 0, 0, 0},
 };
 
 #define CR4_BASELINE 0x000006ffull /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
-#define CR4_V3_AMD   (CR4_BASELINE | 0x00120800ull) /* + UMIP PCIDE SMEP */
+#define CR4_V3_AMD   (CR4_BASELINE | 0x00320800ull) /* + UMIP PCIDE SMEP SMAP */
 #define CR4_V3_INTEL (CR4_V3_AMD | 0x00001000ull)   /* + LA57 */
 
 static const struct cpu_model models[] = {
@@ -80,12 +81,14 @@ static const struct cpu_model models[] = {
     {"x86-64-amd", "AMD x86-64 baseline", "amd", VENDOR_AMD, 1, 40, CR4_BASELINE, false,
      baseline_amd, sizeof(baseline_amd) / sizeof(baseline_amd[0])},
     {"x86-64-intel-v3",
-     "Intel x86-64 with MOVBE, ABM, BMI1/2, ADX, RDTSCP, RDPID, PCID, 1G pages, LA57, UMIP",
+     "Intel x86-64 with MOVBE, ABM, BMI1/2, ADX, RDTSCP, RDPID, PCID, SMEP, SMAP, 1G pages, "
+     "LA57, UMIP",
      "intel", VENDOR_INTEL, 2, 46, CR4_V3_INTEL, true, gp_ext_intel,
      sizeof(gp_ext_intel) / sizeof(gp_ext_intel[0])},
     {"x86-64-amd-v3",
-     "AMD x86-64 with MOVBE, ABM, BMI1/2, ADX, RDTSCP, RDPID, PCID, 1G pages, UMIP", "amd",
-     VENDOR_AMD, 2, 48, CR4_V3_AMD, true, gp_ext_amd, sizeof(gp_ext_amd) / sizeof(gp_ext_amd[0])},
+     "AMD x86-64 with MOVBE, ABM, BMI1/2, ADX, RDTSCP, RDPID, PCID, SMEP, SMAP, 1G pages, UMIP",
+     "amd", VENDOR_AMD, 2, 48, CR4_V3_AMD, true, gp_ext_amd,
+     sizeof(gp_ext_amd) / sizeof(gp_ext_amd[0])},
 };
 
 const struct cpu_model *cpu_model_default(void)

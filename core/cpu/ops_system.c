@@ -449,6 +449,22 @@ static int op_invpcid(struct cpu *c, const struct insn *i)
 	return next(c, i);
 }
 
+/*
+ * CLAC / STAC (SDM vol. 2A CLAC, vol. 2B STAC): EFLAGS.AC := 0 / 1, which
+ * with CR4.SMAP decides whether supervisor data accesses may touch user
+ * pages (vol. 3 4.6).  #UD at CPL > 0 and in virtual-8086 mode (CPL 3
+ * there); the model check is made when the instruction is lowered.  AC
+ * also drives alignment checking at CPL 3, which cannot be current here.
+ */
+static int op_clac_stac(struct cpu *c, const struct insn *i)
+{
+	if (c->cpl != 0)
+		return cpu_ud(c);
+	cpu_set_rflags(c,
+	               i->sub ? cpu_get_rflags(c) | RF_AC : cpu_get_rflags(c) & ~(uint64_t)RF_AC);
+	return EXEC_NEXT;
+}
+
 static int op_ud(struct cpu *c, const struct insn *i)
 {
 	(void)i;
@@ -548,6 +564,11 @@ bool lower_system(struct lower *l)
 	case ZYDIS_MNEMONIC_INVLPG:
 		i->fn = op_invlpg;
 		l->ends_block = true;
+		return true;
+	case ZYDIS_MNEMONIC_CLAC:
+	case ZYDIS_MNEMONIC_STAC:
+		i->sub = m == ZYDIS_MNEMONIC_STAC;
+		i->fn = cpu_model_has(l->model, FEAT_SMAP) ? op_clac_stac : op_ud;
 		return true;
 	case ZYDIS_MNEMONIC_INVPCID:
 		i->r1 = (uint8_t)lower_gpr_index(l->op[0].reg.value);
