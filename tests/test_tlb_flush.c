@@ -567,3 +567,62 @@ Test(tlb_flush, a_changed_pde_is_used_after_each_invalidation)
 		}
 	}
 }
+
+/* Rights the TLB may have cached narrow: a supervisor write to a read-only
+ * page works with CR0.WP = 0 and faults once MOV to CR0 sets WP; a
+ * supervisor fetch from a user page works until MOV to CR4 sets SMEP
+ * (SDM vol. 3 4.6, 4.10.4.1). */
+Test(tlb_flush, setting_cr0_wp_or_cr4_smep_applies_to_cached_pages)
+{
+	pg_default(PG_4L, 0, NULL);
+	pg_set(pg_leaf(), PG_DATA | E_P | E_U | E_A | E_D);
+	uint64_t r[16];
+	pg_regs(r, pg.la);
+	r[RAX] = 0x31;
+	/* mov [rbx], eax; mov rdx, cr0; or edx, 0x10000; mov cr0, rdx; mov [rbx], eax */
+	struct pm_out o = PG_RUN(r, 0x89, 0x03, 0x0f, 0x20, 0xc2, 0x81, 0xca, 0, 0, 1, 0, 0x0f,
+	                         0x22, 0xc2, 0x89, 0x03);
+	cr_expect_eq(pm_get_n(PG_DATA, 4), 0x31u);
+	expect_fault(&o, 14, PFE_P | PFE_W, PM_CODE + PG_RELOAD_LEN + 14);
+	pm_teardown();
+
+	pg_machine(PG_4L, 0, V3, E_P | E_W, 0, false, 0);
+	pm_put64(PG_DATA, 0xe1ff); /* jmp rcx */
+	pg_regs(r, pg.la);
+	r[RCX] = PM_CODE + PG_RELOAD_LEN + 2;
+	/* jmp rbx; (back here) mov rdx, cr4; or edx, 0x100000; mov cr4, rdx; jmp rbx */
+	o = PG_RUN(r, 0xff, 0xe3, 0x0f, 0x20, 0xe2, 0x81, 0xca, 0, 0, 0x10, 0, 0x0f, 0x22, 0xe2,
+	           0xff, 0xe3);
+	expect_fault(&o, 14, PFE_P | PFE_ID, pg.la);
+	pm_teardown();
+}
+
+/* Turning paging on with CR4.PAE loads the PDPTE registers: with a bad
+ * PDPTE the MOV to CR0 is #GP(0) and paging stays off; with good ones
+ * the registers take the table's values (SDM vol. 3 4.4.1). */
+Test(tlb_flush, enabling_pae_paging_loads_the_pdptes)
+{
+	/* mov rdx, cr0; or edx, 0x80000000; mov cr0, rdx */
+	static const uint8_t pg_on[] = {0x0f, 0x20, 0xc2, 0x81, 0xca, 0,
+	                                0,    0,    0x80, 0x0f, 0x22, 0xc2};
+	uint64_t r[16];
+	for (int bad = 1; bad >= 0; bad--) {
+		pg_default(PG_PAE, 0, NULL);
+		pm_set_reg(VM_REG_GUEST_CR0, 0x11);
+		for (int k = 0; k < 4; k++)
+			pm_set_reg(VM_REG_GUEST_PDPTE0 + k, 0);
+		if (bad)
+			pm_put64(PG_TOP + 24, 0x110000 | E_P | E_W);
+		pg_regs(r, pg.la);
+		struct pm_out o = pm_run(pg_on, sizeof(pg_on), r, 0);
+		if (bad) {
+			expect_fault(&o, 13, 0, PM_CODE + 9);
+			cr_expect_eq(pm_reg(VM_REG_GUEST_CR0) & 0x80000000u, 0);
+		} else {
+			pm_expect_done(&o);
+			cr_expect_eq(pm_reg(VM_REG_GUEST_PDPTE0), PG_IDPD | E_P);
+			cr_expect_eq(pm_reg(VM_REG_GUEST_PDPTE1), pg_get(0));
+		}
+		pm_teardown();
+	}
+}
