@@ -43,11 +43,11 @@ static bool is_global(const struct tlb *t, unsigned i)
 	return (t->global[i / 64] >> (i % 64)) & 1;
 }
 
-/* Forget every PCID's context, so that each gets a fresh one when used. */
+/* Forget every PCID's contexts, so that each gets fresh ones when used. */
 static void contexts_reset(struct tlb *t)
 {
 	memset(t->pcid_ctx, 0, sizeof(t->pcid_ctx));
-	t->next_ctx = 1;
+	t->next_ctx = 2;
 }
 
 static uint64_t ctx_alloc(struct tlb *t, unsigned pcid);
@@ -65,6 +65,7 @@ void tlb_init(struct tlb *t)
 	t->large_overflow = false;
 	contexts_reset(t);
 	t->cur_pcid = 0;
+	t->cls = 0;
 	t->ctx = ctx_alloc(t, 0);
 	psc_init(&t->psc);
 }
@@ -109,9 +110,10 @@ static void sweep(struct tlb *t, bool keep_global)
 }
 
 /*
- * A fresh context for pcid.  When the 4095 contexts are used up, the
- * non-global entries go (their contexts will be reused) and every PCID
- * starts again; the global entries stay, as they match in any context.
+ * A fresh pair of contexts for pcid; the one of the current class.  When
+ * the 2047 pairs are used up, the non-global entries go (their contexts
+ * will be reused) and every PCID starts again; the global entries stay,
+ * as they match in any PCID.
  */
 static uint64_t ctx_alloc(struct tlb *t, unsigned pcid)
 {
@@ -120,8 +122,15 @@ static uint64_t ctx_alloc(struct tlb *t, unsigned pcid)
 		contexts_reset(t);
 	}
 	t->ctx_pcid[t->next_ctx] = (uint16_t)pcid;
-	t->pcid_ctx[pcid] = (uint16_t)t->next_ctx++;
-	return t->pcid_ctx[pcid];
+	t->pcid_ctx[pcid] = (uint16_t)t->next_ctx;
+	t->next_ctx += 2;
+	return t->pcid_ctx[pcid] | t->cls;
+}
+
+void tlb_set_user(struct tlb *t, bool user)
+{
+	t->cls = user;
+	t->ctx = (t->ctx & ~1ull) | t->cls;
 }
 
 void tlb_flush_all(struct tlb *t)
@@ -140,7 +149,7 @@ void tlb_set_pcid(struct tlb *t, unsigned pcid, bool flush)
 	if (flush || t->pcid_ctx[pcid] == 0)
 		t->ctx = ctx_alloc(t, pcid);
 	else
-		t->ctx = t->pcid_ctx[pcid];
+		t->ctx = t->pcid_ctx[pcid] | t->cls;
 }
 
 void tlb_flush_pcid(struct tlb *t, unsigned pcid)
@@ -161,14 +170,14 @@ void tlb_flush_nonglobal(struct tlb *t)
 	t->ctx = ctx_alloc(t, t->cur_pcid);
 }
 
-/* Drop the entry of page la if it belongs to context ctx (0: none) or, with
- * globals, is global. */
-static void drop_if(struct tlb *t, struct tlb_entry *e, uint64_t page, uint64_t ctx, bool globals)
+/* Drop the entry of page la if it belongs to the pair of contexts 'pair'
+ * (0: none) or, with globals, is global. */
+static void drop_if(struct tlb *t, struct tlb_entry *e, uint64_t page, uint64_t pair, bool globals)
 {
 	if (entry_page(e) != page)
 		return;
 	bool global = is_global(t, (unsigned)(e - t->e));
-	if ((globals && global) || (!global && ctx && entry_ctx(e) == ctx))
+	if ((globals && global) || (!global && pair && (entry_ctx(e) & ~1ull) == pair))
 		entry_clear(e);
 }
 
@@ -176,18 +185,20 @@ static void drop_if(struct tlb *t, struct tlb_entry *e, uint64_t page, uint64_t 
  * while their context is still its PCID's. */
 static bool region_live(const struct tlb *t, const struct tlb_large *r)
 {
-	return r->global || t->pcid_ctx[t->ctx_pcid[r->ctx]] == r->ctx;
+	unsigned pair = r->ctx & ~1u;
+	return r->global || t->pcid_ctx[t->ctx_pcid[pair]] == pair;
 }
 
-/* Is la inside a large page entries of context ctx (or, with globals,
- * global ones) were cut from? */
-static bool in_large(const struct tlb *t, uint64_t la, uint64_t ctx, bool globals)
+/* Is la inside a large page entries of the pair of contexts 'pair' (or,
+ * with globals, global ones) were cut from? */
+static bool in_large(const struct tlb *t, uint64_t la, uint64_t pair, bool globals)
 {
 	if (t->large_overflow)
 		return true;
 	for (unsigned k = 0; k < t->nlarge; k++) {
 		const struct tlb_large *r = &t->large[k];
-		if ((la & ~r->mask) == r->base && ((globals && r->global) || r->ctx == ctx))
+		if ((la & ~r->mask) == r->base &&
+		    ((globals && r->global) || (r->ctx & ~1u) == pair))
 			return true;
 	}
 	return false;
@@ -216,14 +227,14 @@ static void note_large(struct tlb *t, uint64_t la, uint64_t size, bool global)
 		t->large_overflow = true;
 }
 
-static void flush_page(struct tlb *t, uint64_t la, uint64_t ctx, bool globals)
+static void flush_page(struct tlb *t, uint64_t la, uint64_t pair, bool globals)
 {
 	uint64_t page = la & TLB_PAGE_MASK;
 	/* INVLPG and INVPCID invalidate the paging-structure caches of the
 	 * PCID whatever the address (SDM vol. 3 4.10.4.1): all of them here. */
 	psc_flush(&t->psc);
-	drop_if(t, tlb_entry_for(t, la), page, ctx, globals);
-	if (!in_large(t, la, ctx, globals))
+	drop_if(t, tlb_entry_for(t, la), page, pair, globals);
+	if (!in_large(t, la, pair, globals))
 		return;
 	/* Every 4 KiB piece of the large page holding la. */
 	for (unsigned k = 0; k < t->nfilled; k++) {
@@ -234,13 +245,13 @@ static void flush_page(struct tlb *t, uint64_t la, uint64_t ctx, bool globals)
 		uint64_t mask = ~((1ull << shift) - 1);
 		uint64_t ep = entry_page(e);
 		if (ep != 1 && (ep & mask) == (la & mask))
-			drop_if(t, e, ep, ctx, globals);
+			drop_if(t, e, ep, pair, globals);
 	}
 }
 
 void tlb_flush_page(struct tlb *t, uint64_t la)
 {
-	flush_page(t, la, t->ctx, true);
+	flush_page(t, la, t->ctx & ~1ull, true);
 }
 
 void tlb_flush_page_pcid(struct tlb *t, uint64_t la, unsigned pcid)
@@ -273,7 +284,9 @@ void tlb_fill(struct tlb *t, struct tlb_entry *e, uint64_t gpa_page, bool global
 bool tlb_revive_global(struct tlb *t, uint64_t la)
 {
 	struct tlb_entry *e = tlb_entry_for(t, la);
-	if (!is_global(t, (unsigned)(e - t->e)) || entry_page(e) != (la & TLB_PAGE_MASK))
+	/* Only within the class: the tags hold one class's rights. */
+	if (!is_global(t, (unsigned)(e - t->e)) || entry_page(e) != (la & TLB_PAGE_MASK) ||
+	    (entry_ctx(e) & 1) != t->cls)
 		return false;
 	uint64_t tag = tlb_tag(t, la);
 	if (e->tag_r != TLB_INVALID)

@@ -14,9 +14,14 @@
  *    entry: switching back to a PCID finds its entries again;
  *  - the fast path still makes one 64-bit compare (the tag against the
  *    page ORed with the current context).
- * Global translations (4.10.2.4) match in every context: an entry marked
- * global whose context is not current is taken over by the current one on
- * the slow path (tlb_revive_global), without a walk.
+ * Contexts come in pairs, one per CPL class: bit 0 of a context is 1 for
+ * entries filled at CPL 3, whose tags hold user-mode rights, and 0 for
+ * CPL 0-2.  A CPL change only selects the other context of the pair: the
+ * SDM asks for no invalidation there, and each class keeps its entries.
+ * Global translations (4.10.2.4) match in every PCID: an entry marked
+ * global whose context is not current but has the current class is taken
+ * over by the current context on the slow path (tlb_revive_global),
+ * without a walk.
  */
 #ifndef SOFTVMM_PAGING_TLB_H
 #define SOFTVMM_PAGING_TLB_H
@@ -32,7 +37,7 @@
 #define TLB_PAGE_MASK (~(uint64_t)0xfff)
 #define TLB_CTX_MASK  ((uint64_t)0xfff)
 #define TLB_INVALID   0ull /* page 0 in context 0, which is never allocated */
-#define TLB_NCTX      4096 /* contexts 1..4095 */
+#define TLB_NCTX      4096 /* contexts 2..4095, in pairs */
 #define TLB_NPCID     4096
 #define TLB_NLARGE    32 /* large-page regions tracked one by one */
 
@@ -73,11 +78,13 @@ struct tlb {
 	 * gpa[]): 2 KiB that a TLB miss can test without touching gpa[]. */
 	uint64_t global[TLB_ENTRIES / 64];
 	unsigned nfilled;
-	/* PCID -> its current context, 0 when it has none yet; and back. */
+	/* PCID -> its current pair of contexts (the even one), 0 when it has
+	 * none yet; and back. */
 	uint16_t pcid_ctx[TLB_NPCID];
 	uint16_t ctx_pcid[TLB_NCTX];
 	unsigned next_ctx;
 	unsigned cur_pcid;
+	unsigned cls; /* 1 at CPL 3, else 0: bit 0 of ctx */
 	/* The PDE cache, invalidated by every operation below that
 	 * invalidates translations (SDM vol. 3 4.10.4.1). */
 	struct psc psc;
@@ -103,8 +110,11 @@ static inline uint64_t tlb_tag(const struct tlb *t, uint64_t la)
 	return (la & TLB_PAGE_MASK) | t->ctx;
 }
 
-/* Empty every entry and make PCID 0 current; must run once before use. */
+/* Empty every entry and make PCID 0 and CPL 0 current; must run once
+ * before use. */
 void tlb_init(struct tlb *t);
+/* The CPL moved between 3 and 0-2: select the context of the new class. */
+void tlb_set_user(struct tlb *t, bool user);
 /* Every entry goes, global ones included (MOV to CR4 changing PGE, ...). */
 void tlb_flush_all(struct tlb *t);
 /* Make 'pcid' current; flush = true invalidates its non-global entries

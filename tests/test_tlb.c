@@ -289,3 +289,25 @@ Test(tlb, large_regions_of_dead_contexts_are_recycled)
 	cr_assert(!t->large_overflow);
 	free(t);
 }
+
+/* The two CPL classes keep their entries apart and both survive a change
+ * of class; a global entry is taken over only within its class. */
+Test(tlb, cpl_classes_keep_their_own_entries)
+{
+	struct tlb *t = new_tlb();
+	fill(t, 0x1000, false);
+	fill(t, 0x3000, true);
+	tlb_set_user(t, true);
+	cr_assert(!hits(t, 0x1000), "a supervisor entry must not match at CPL 3");
+	cr_assert(!hits(t, 0x3000), "nor a supervisor global one");
+	fill(t, 0x2000, false);
+	tlb_set_user(t, false);
+	cr_assert(hits(t, 0x1000));
+	cr_assert(!hits(t, 0x2000));
+	tlb_set_pcid(t, 0, true); /* MOV CR3: both classes' non-global entries go */
+	cr_assert(!hits(t, 0x1000));
+	cr_assert(hits(t, 0x3000));
+	tlb_set_user(t, true);
+	cr_assert(!hits(t, 0x2000));
+	free(t);
+}

@@ -626,3 +626,43 @@ Test(tlb_flush, enabling_pae_paging_loads_the_pdptes)
 		pm_teardown();
 	}
 }
+
+/* A CPL change needs no invalidation, but the rights a translation gives
+ * differ between CPL 3 and CPL 0-2: a supervisor page read at CPL 0 still
+ * faults at CPL 3 (P | U), and with SMAP a user page read at CPL 3 still
+ * faults at CPL 0 (P), whatever the TLB kept of the other access. */
+Test(tlb_flush, user_and_supervisor_rights_stay_apart_across_cpl_changes)
+{
+	/* CPL 0 reads PG_LA (a supervisor page), IRETQ to CPL 3, reads it again. */
+	pg_default(PG_4L, 0, NULL);
+	pg_set(pg_leaf(), PG_DATA | E_P | E_W);
+	uint64_t r[16];
+	pg_regs(r, pg.la);
+	struct pm_out o = PG_RUN(r, 0x8b, 0x03,                      /* mov eax, [rbx] */
+	                         0x48, 0x89, 0xe2,                   /* mov rdx, rsp */
+	                         0x6a, 0x3b, 0x52, 0x9c, 0x6a, 0x43, /* push ss, rsp, rflags, cs */
+	                         0x48, 0x8d, 0x05, 0x03, 0, 0, 0,    /* lea rax, [rip + 3] */
+	                         0x50, 0x48, 0xcf,                   /* push rax; iretq */
+	                         0x8b, 0x0b);                        /* mov ecx, [rbx] */
+	expect_fault(&o, 14, PFE_P | PFE_U, PM_CODE + PG_RELOAD_LEN + 21);
+	cr_expect_eq(pm_reg(VM_REG_GUEST_CR2), pg.la);
+	pm_teardown();
+
+	/* CPL 3 code in the user page PG_LA reads it; then CPL 0 with SMAP. */
+	pg_machine(PG_4L, 0, V3, E_P | E_W, CR4_SMAPB, false, 0);
+	static const uint8_t user_code[] = {0x8b, 0x83, 0x00, 0x01, 0, 0, /* mov eax, [rbx+0x100] */
+	                                    0xf4};                        /* hlt: #GP(0) */
+	pm_put(PG_DATA, user_code, sizeof(user_code));
+	pm_put64(PG_DATA + 0x100, 0xfeed);
+	pg_regs(r, pg.la);
+	o = PG_RUN(r, 0x48, 0x89, 0xda,                      /* mov rdx, rbx */
+	           0x48, 0x81, 0xc2, 0x00, 0x0f, 0, 0,       /* add rdx, 0xf00 */
+	           0x6a, 0x3b, 0x52, 0x6a, 0x02, 0x6a, 0x43, /* push ss, rsp, rflags 2, cs */
+	           0x53, 0x48, 0xcf);                        /* push rbx; iretq */
+	expect_fault(&o, 13, 0, pg.la + 6);
+	cr_expect_eq(o.r[RAX], 0xfeedu);
+	pg_regs(r, pg.la);
+	o = PG_RUN(r, 0x8b, 0x8b, 0x00, 0x01, 0, 0); /* mov ecx, [rbx + 0x100] */
+	pg_expect_pf(&o, 0, PFE_P, pg.la + 0x100);
+	pm_teardown();
+}

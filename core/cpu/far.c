@@ -55,8 +55,8 @@ void far_set_cs(struct cpu *c, uint16_t sel, uint64_t d, unsigned cpl, uint64_t 
 	cs->sel = (uint16_t)((sel & ~3u) | cpl);
 	desc_to_seg(d | (1ull << 40), &cs->d);
 	c->rip = rip;
-	/* The CPL is the new CS's, not yet SS's (loaded next); the TLB holds
-	 * U/S results for one CPL, so it is flushed once if that changes. */
+	/* The CPL is the new CS's, not yet SS's (loaded next); the TLB keeps
+	 * U/S results per CPL class and switches class once if it changes. */
 	cpu_update_mode_cpl(c, (int)cpl);
 }
 
@@ -178,8 +178,8 @@ int far_snapshot_restore(struct cpu *c, const struct far_snapshot *s)
 	c->rip = s->rip;
 	c->rflags = s->rflags;
 	c->lf = s->lf;
-	/* cpu_update_mode flushes the TLB when the CPL it finds differs from
-	 * the one the transfer left, whose rights the TLB may now hold. */
+	/* cpu_update_mode switches the TLB's CPL class when the CPL it finds
+	 * differs from the one the transfer left. */
 	cpu_update_mode(c);
 	/*
 	 * An exit taken partway (a PAGING exit for the new stack's first

@@ -35,7 +35,7 @@ static void load_cs_ss(struct cpu *c, uint16_t cs, uint32_t cs_acc, uint16_t ss,
 {
 	flat(&c->seg[SEG_CS], cs, cs_acc, dpl);
 	flat(&c->seg[SEG_SS], ss, ACC_DATA, dpl);
-	cpu_update_mode(c); /* CPL from SS.DPL; flushes the TLB when it changes */
+	cpu_update_mode(c); /* CPL from SS.DPL; the TLB's class follows it */
 }
 
 /* Canonical under the current paging: 48 or, with CR4.LA57, 57 bits. */

@@ -89,9 +89,8 @@ void cpu_update_mode_cpl(struct cpu *c, int cpl)
 	c->cpl = cpl;
 	for (int i = 0; i < 6; i++)
 		cpu_seg_bounds(c, &c->seg[i]);
-	/* The TLB caches user/supervisor checks for one CPL. */
-	if (c->cpl != old_cpl)
-		cpu_flush_tlb(c);
+	/* The TLB keeps the user and the supervisor rights apart (tlbctl.c). */
+	cpu_tlb_cpl_changed(c, old_cpl);
 	/* CR0.AM and the CPL decide alignment checking (SDM vol. 3 6.15). */
 	align_update(c);
 }

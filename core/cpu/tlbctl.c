@@ -9,8 +9,28 @@ void cpu_flush_tlb(struct cpu *c)
 {
 	c->stats.tlb_flushes++;
 	tlb_flush_all(&c->tlb);
+	tlb_set_user(&c->tlb, c->cpl == 3);
 	tlb_set_pcid(&c->tlb, cpu_pcid(c), false);
 	cpu_flush_jcache(c);
+}
+
+/*
+ * The entries hold the rights checked at one CPL class (user at CPL 3,
+ * supervisor below), so a change of class selects the context of the
+ * other class (tlb.h); the SDM invalidates nothing there.  The jump cache
+ * goes: its entries skip the execute check a fetch at the new CPL makes.
+ * The class follows c->cpl whatever set it, so that a CPL written
+ * directly before cpu_update_mode still selects the right entries.
+ */
+void cpu_tlb_cpl_changed(struct cpu *c, int old_cpl)
+{
+	bool user = c->cpl == 3;
+	if (user != (c->tlb.cls != 0)) {
+		tlb_set_user(&c->tlb, user);
+		cpu_flush_jcache(c);
+	} else if (c->cpl != old_cpl) {
+		cpu_flush_jcache(c);
+	}
 }
 
 void cpu_tlb_flush_global(struct cpu *c)

@@ -27,6 +27,8 @@ static inline bool cpu_canonical(const struct cpu *c, uint64_t la)
 void cpu_tlb_cr3_loaded(struct cpu *c, bool noflush);
 /* INVLPG la: the page for the current PCID and the global one. */
 void cpu_tlb_invlpg(struct cpu *c, uint64_t la);
+/* After the CPL changed from old_cpl (cpu_update_mode). */
+void cpu_tlb_cpl_changed(struct cpu *c, int old_cpl);
 /* Everything, global entries included (CR4.PGE, PCIDE 1 -> 0, CR0.PG). */
 void cpu_tlb_flush_global(struct cpu *c);
 
