@@ -325,7 +325,9 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 	 * DS <- 0; ES <- 0"). */
 	if (v86)
 		null_data_segs(c);
-	cpu_flush_tlb(c);
+	/* No TLB flush: cpu_update_mode above selected the soft TLB's entries
+	 * for the handler's CPL class (tlbctl.c), and the SDM invalidates
+	 * nothing on event delivery. */
 	return 0;
 }
 
