@@ -43,7 +43,8 @@ static void check_record(const uint8_t *p, size_t n, unsigned mode)
 		abort();
 	bool r_ok =
 	    (rec.r1 < 128 || rec.r1 == INSN_NOREG) && (rec.r2 < 128 || rec.r2 == INSN_NOREG);
-	bool base_ok = rec.base < 16 || rec.base == INSN_NOREG || rec.base == INSN_RIPREL;
+	bool base_ok = rec.base < 16 || rec.base == INSN_NOREG || rec.base == INSN_RIPREL ||
+	               rec.base == INSN_ABS64;
 	bool index_ok = rec.index < 16 || rec.index == INSN_NOREG;
 	bool size_ok = (rec.osz == 1 || rec.osz == 2 || rec.osz == 4 || rec.osz == 8) &&
 	               (rec.asz == 2 || rec.asz == 4 || rec.asz == 8);
