@@ -64,7 +64,10 @@ struct tlb_large {
 };
 
 struct tlb {
-	uint64_t ctx; /* the current context, ORed into the looked-up tag */
+	/* The current context, ORed into the looked-up tag.  struct cpu keeps
+	 * a copy next to la_mask for its fast path (cpu.h): whoever calls a
+	 * function below that can change it calls cpu_tlb_sync (tlbctl.h). */
+	uint64_t ctx;
 	struct tlb_entry e[TLB_ENTRIES];
 	/* Each entry's guest-physical page | TLB_M_*: written by a fill, read
 	 * by the slow paths only. */

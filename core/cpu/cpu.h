@@ -196,7 +196,10 @@ struct cpu {
 	int cpl;
 	uint32_t mode;    /* decode mode key, see cpu_mode_key() */
 	uint64_t la_mask; /* 0xffffffff outside long mode */
-	uint64_t icount;  /* retired instructions */
+	/* tlb.ctx, next to la_mask for the fast path's tag (tlbctl.h keeps it
+	 * equal). */
+	uint64_t tlb_ctx;
+	uint64_t icount; /* retired instructions */
 	/* Blocking by STI / by MOV SS (SDM vol. 3 6.8.3, table 25-3):
 	 * SHADOW_* bits set by STI, MOV SS and POP SS for the instruction at
 	 * shadow_rip; it ends when that instruction completes or an event is
@@ -479,6 +482,13 @@ static inline void store_le(uint8_t *p, unsigned size, uint64_t v)
 	}
 }
 
+/* The soft-TLB tag an access to la must find: its page in the current
+ * context (paging/tlb.h), from the copy next to la_mask. */
+static inline uint64_t cpu_tag(const struct cpu *c, uint64_t la)
+{
+	return (la & TLB_PAGE_MASK) | c->tlb_ctx;
+}
+
 /* Read 'size' bytes at seg:ea.  0 on success; otherwise the handler must
  * return EXEC_STOP (an exception or exit is pending). */
 static inline int cpu_read(struct cpu *c, int seg, uint64_t ea, unsigned size, uint64_t *val)
@@ -487,7 +497,7 @@ static inline int cpu_read(struct cpu *c, int seg, uint64_t ea, unsigned size, u
 	if (unlikely(cpu_linear(c, seg, ea, size, &la)))
 		return -1;
 	const struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
-	if (likely(e->tag_r == tlb_tag(&c->tlb, la) && (la & 0xfff) <= 0x1000 - size)) {
+	if (likely(e->tag_r == cpu_tag(c, la) && (la & 0xfff) <= 0x1000 - size)) {
 		*val = load_le((const uint8_t *)(e->host + (la & 0xfff)), size);
 		return 0;
 	}
@@ -500,7 +510,7 @@ static inline int cpu_write(struct cpu *c, int seg, uint64_t ea, unsigned size, 
 	if (unlikely(cpu_linear_w(c, seg, ea, size, &la)))
 		return -1;
 	const struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
-	if (likely(e->tag_w == tlb_tag(&c->tlb, la) && (la & 0xfff) <= 0x1000 - size)) {
+	if (likely(e->tag_w == cpu_tag(c, la) && (la & 0xfff) <= 0x1000 - size)) {
 		store_le((uint8_t *)(e->host + (la & 0xfff)), size, val);
 		return 0;
 	}
@@ -521,7 +531,7 @@ static inline int cpu_rmw_begin(struct cpu *c, int seg, uint64_t ea, unsigned si
 		return -1;
 	*la_out = la;
 	const struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
-	if (likely(e->tag_w == tlb_tag(&c->tlb, la) && (la & 0xfff) <= 0x1000 - size)) {
+	if (likely(e->tag_w == cpu_tag(c, la) && (la & 0xfff) <= 0x1000 - size)) {
 		*val = load_le((const uint8_t *)(e->host + (la & 0xfff)), size);
 		return 0;
 	}
@@ -531,7 +541,7 @@ static inline int cpu_rmw_begin(struct cpu *c, int seg, uint64_t ea, unsigned si
 static inline int cpu_rmw_commit(struct cpu *c, uint64_t la, unsigned size, uint64_t val)
 {
 	const struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
-	if (likely(e->tag_w == tlb_tag(&c->tlb, la) && (la & 0xfff) <= 0x1000 - size)) {
+	if (likely(e->tag_w == cpu_tag(c, la) && (la & 0xfff) <= 0x1000 - size)) {
 		store_le((uint8_t *)(e->host + (la & 0xfff)), size, val);
 		return 0;
 	}

@@ -445,6 +445,7 @@ static int op_invpcid(struct cpu *c, const struct insn *i)
 		tlb_flush_nonglobal(&c->tlb);
 		break;
 	}
+	cpu_tlb_sync(c);
 	cpu_flush_jcache(c);
 	return next(c, i);
 }

@@ -11,6 +11,7 @@ void cpu_flush_tlb(struct cpu *c)
 	tlb_flush_all(&c->tlb);
 	tlb_set_user(&c->tlb, c->cpl == 3);
 	tlb_set_pcid(&c->tlb, cpu_pcid(c), false);
+	cpu_tlb_sync(c);
 	cpu_flush_jcache(c);
 }
 
@@ -27,6 +28,7 @@ void cpu_tlb_cpl_changed(struct cpu *c, int old_cpl)
 	bool user = c->cpl == 3;
 	if (user != (c->tlb.cls != 0)) {
 		tlb_set_user(&c->tlb, user);
+		cpu_tlb_sync(c);
 		cpu_flush_jcache(c);
 	} else if (c->cpl != old_cpl) {
 		cpu_flush_jcache(c);
@@ -41,6 +43,7 @@ void cpu_tlb_flush_global(struct cpu *c)
 void cpu_tlb_cr3_loaded(struct cpu *c, bool noflush)
 {
 	tlb_set_pcid(&c->tlb, cpu_pcid(c), !noflush);
+	cpu_tlb_sync(c);
 	cpu_flush_jcache(c);
 }
 

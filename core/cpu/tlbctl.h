@@ -22,6 +22,12 @@ static inline bool cpu_canonical(const struct cpu *c, uint64_t la)
 	return (uint64_t)((int64_t)(la << sh) >> sh) == la;
 }
 
+/* The fast path's copy of the TLB's current context (cpu.h). */
+static inline void cpu_tlb_sync(struct cpu *c)
+{
+	c->tlb_ctx = c->tlb.ctx;
+}
+
 /* MOV to CR3 made value v current: flush as 4.10.4.1 says (all non-global
  * entries of the new PCID, or none with the no-flush bit). */
 void cpu_tlb_cr3_loaded(struct cpu *c, bool noflush);
