@@ -237,9 +237,37 @@ static bool msr_read(struct cpu *c, uint32_t msr, uint64_t *v)
 	}
 }
 
+/*
+ * WRMSR to an MSR that holds a linear address is #GP(0) with a
+ * non-canonical value (SDM vol. 2 WRMSR: IA32_FS_BASE, IA32_GS_BASE,
+ * IA32_KERNEL_GS_BASE, IA32_LSTAR, IA32_SYSENTER_EIP and
+ * IA32_SYSENTER_ESP; softvmm has no IA32_DS_AREA), in any mode.  The width
+ * is the processor's largest, 57 bits when it supports 5-level paging,
+ * whatever CR4.LA57 says: processors that support LA57 check MSR values
+ * that way.
+ */
+static bool msr_canonical(const struct cpu *c, uint64_t v)
+{
+	unsigned sh = cpu_model_has(c->model, FEAT_LA57) ? 7 : 16;
+	return (uint64_t)((int64_t)(v << sh) >> sh) == v;
+}
+
 /* 1 handled, 0 not owned by the vmm, -1 #GP raised. */
 static int msr_write(struct cpu *c, uint32_t msr, uint64_t v)
 {
+	switch (msr) {
+	case MSR_FSBASE:
+	case MSR_GSBASE:
+	case MSR_KGSBASE:
+	case MSR_LSTAR:
+	case MSR_SYSENTER_EIP:
+	case MSR_SYSENTER_ESP:
+		if (!msr_canonical(c, v))
+			return cpu_gp0(c), -1;
+		break;
+	default:
+		break;
+	}
 	switch (msr) {
 	case MSR_EFER: {
 		/* SCE, LME, NXE writable; LMA read-only; LME frozen while paging (SDM 9.8.5). */
