@@ -62,21 +62,27 @@ static int op_mul1(struct cpu *c, const struct insn *i)
 	return EXEC_NEXT;
 }
 
-/* IMUL r, r/m [, imm]: truncated signed product; CF = OF = it did not fit. */
-static int op_imul_n(struct cpu *c, const struct insn *i)
-{
-	unsigned sz = i->osz;
-	uint64_t b;
-	if (cpu_read_rm(c, i, i->r2, sz, &b))
-		return EXEC_STOP;
-	uint64_t a = i->sub == 3 ? i->imm : reg_read(c, i->r1, sz);
-	__int128 p = (__int128)sext(a, sz) * sext(b, sz);
-	uint64_t r = (uint64_t)p & size_mask(sz);
-	bool over = p != (__int128)sext(r, sz);
-	reg_write(c, i->r1, sz, r);
-	mul_flags(c, r, sz, over);
-	return EXEC_NEXT;
-}
+/* IMUL r, r/m [, imm]: truncated signed product; CF = OF = it did not fit.
+ * One handler per operand size (there is no byte form), so the product
+ * and its overflow are one host multiply (paging64 spends a tenth of its
+ * host instructions here). */
+#define IMUL_N(N, T)                                                                               \
+	static int op_imul_##N(struct cpu *c, const struct insn *i)                                \
+	{                                                                                          \
+		uint64_t b;                                                                        \
+		if (cpu_read_rm(c, i, i->r2, N, &b))                                               \
+			return EXEC_STOP;                                                          \
+		uint64_t a = i->sub == 3 ? i->imm : reg_read(c, i->r1, N);                         \
+		T r;                                                                               \
+		bool over = __builtin_mul_overflow((T)a, (T)b, &r);                                \
+		uint64_t low = (uint64_t)r & size_mask(N);                                         \
+		reg_write(c, i->r1, N, low);                                                       \
+		mul_flags(c, low, N, over);                                                        \
+		return EXEC_NEXT;                                                                  \
+	}
+IMUL_N(2, int16_t)
+IMUL_N(4, int32_t)
+IMUL_N(8, int64_t)
 
 /* DIV/IDIV leave all six arithmetic flags undefined; the Intel profile
  * (measured) leaves them unchanged, and so does the AMD one until measured. */
@@ -142,7 +148,7 @@ bool lower_muldiv(struct lower *l)
 		} else {
 			i->sub = (uint8_t)l->nops;
 			i->imm &= size_mask(l->osz);
-			i->fn = op_imul_n;
+			i->fn = l->osz == 2 ? op_imul_2 : l->osz == 8 ? op_imul_8 : op_imul_4;
 		}
 		return true;
 	case ZYDIS_MNEMONIC_DIV:
