@@ -8,9 +8,9 @@
  * byte, with RF set in the EFLAGS image of faults (SDM vol. 3 17.3.1.1).
  * Machines are built through the public API (prot_machine.h).
  *
- * Not covered, because the soft CPU cannot raise them: #NM (x87, SSE and
- * WAIT are not implemented, so CR0.TS/EM gate nothing yet) and #AC
- * (alignment checking is not implemented, docs/deviations.md).
+ * #NM comes from WAIT with CR0.MP and CR0.TS, #AC(0) from an unaligned
+ * read at CPL 3 with CR0.AM and EFLAGS.AC.  Not raised by any instruction
+ * the soft CPU runs: #MF and #XM (no x87/SSE arithmetic yet) and #MC.
  */
 #include <errno.h>
 
