@@ -214,17 +214,17 @@ static struct block *find_block(struct cpu *c)
 			return NULL;
 		if ((gpa2 & TLB_PAGE_MASK) != b->gpa2_page)
 			b = NULL;
-		else
-			return b; /* never in the jump cache: its key covers one page */
 	}
 	if (!b) {
 		c->stats.block_misses++;
 		b = build_block(c, la, gpa, h);
 		if (!b)
 			return NULL;
-		if (b->gpa2_page != ~0ull)
-			return b;
 	}
+	/* A block whose instruction straddles two pages goes in too: whatever
+	 * changes the second page's translation (INVLPG, MOV to CR3, a mode or
+	 * CPL change) empties the jump cache as it does for the first page, and
+	 * a write to either page kills the block ('valid'). */
 	j->la = la;
 	j->mode = c->mode;
 	j->epoch = c->jepoch;
