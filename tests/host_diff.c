@@ -116,6 +116,11 @@ void hd_close(void)
 
 int hd_run(const uint8_t *code, unsigned n, struct hd_regs *r)
 {
+	return hd_run_n(code, n, 1, r);
+}
+
+int hd_run_n(const uint8_t *code, unsigned n, unsigned insns, struct hd_regs *r)
+{
 	void *ck;
 	if (revive() != 0) {
 		snprintf(hd_error, sizeof(hd_error), "cannot restart the vcpu");
@@ -135,7 +140,7 @@ int hd_run(const uint8_t *code, unsigned n, struct hd_regs *r)
 	vm_set_register(vm, 0, VM_REG_GUEST_RFLAGS, r->rflags);
 	struct vm_vcpu_stats st;
 	vm_get_stats(vm, 0, &st);
-	vm_set_insn_limit(vm, 0, st.insns_retired + 1);
+	vm_set_insn_limit(vm, 0, st.insns_retired + insns);
 	struct vm_run run = {.cpuid = 0, .rip = CODE};
 	if (vm_run(vm, &run) != 0 || run.vm_exit.exitcode != VM_EXITCODE_BOGUS ||
 	    run.vm_exit.rip != CODE + n) {

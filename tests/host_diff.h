@@ -40,6 +40,9 @@ struct vm *hd_vm(void);
  * faults: there is no IDT; the next hd_run starts the vcpu afresh).
  */
 int hd_run(const uint8_t *code, unsigned n, struct hd_regs *r);
+/* The same for code holding 'insns' instructions, all of which must
+ * retire (straight-line code). */
+int hd_run_n(const uint8_t *code, unsigned n, unsigned insns, struct hd_regs *r);
 extern char hd_error[128];
 
 #endif

@@ -191,6 +191,163 @@ Test(alu_flags, rol_ror_by_cl_match_the_host)
 		sweep(&cases[c]);
 }
 
+/* ---- a rotate after a flag-setting instruction -------------------------- */
+
+/*
+ * ROL and ROR change CF and OF only (SDM RCL/RCR/ROL/ROR, "Flags
+ * Affected"): SF, ZF and PF, and AF where it was defined, are still the
+ * earlier instruction's, whose flags the soft CPU keeps lazy across the
+ * rotate.  Each sequence runs natively and as guest code, with the rotate
+ * count in CL or an immediate.
+ */
+#define HOST_SEQ(name, text)                                                                       \
+	static void host_##name(struct hd_regs *r)                                                 \
+	{                                                                                          \
+		__asm__ volatile("lea -128(%%rsp), %%rsp\n\tpush %[f]\n\tpopfq\n\t" text           \
+		                 "\n\tpushfq\n\tpop %[f]\n\tlea 128(%%rsp), %%rsp"                 \
+		                 : "+a"(r->rax), "+b"(r->rbx), "+c"(r->rcx),                       \
+		                   "+d"(r->rdx), [f] "+r"(r->rflags)                               \
+		                 :                                                                 \
+		                 : "cc");                                                          \
+	}
+HOST_SEQ(add8_rol64, "addb %%bl, %%al\n\trolq %%cl, %%rdx")
+HOST_SEQ(sub32_ror16, "subl %%ebx, %%eax\n\trorw %%cl, %%dx")
+HOST_SEQ(and64_rol8, "andq %%rbx, %%rax\n\trolb %%cl, %%dl")
+HOST_SEQ(inc16_ror32, "incw %%ax\n\trorl %%cl, %%edx")
+HOST_SEQ(shr32_rol64, "shrl $3, %%eax\n\trolq %%cl, %%rdx")
+HOST_SEQ(adc64_rol8i, "adcq %%rbx, %%rax\n\trolb $5, %%dl")
+HOST_SEQ(neg64_ror32i, "negq %%rax\n\trorl $1, %%edx")
+HOST_SEQ(add64_rol_ror, "addq %%rbx, %%rax\n\trolq %%cl, %%rdx\n\trorw %%cl, %%dx")
+HOST_SEQ(add64_rol_inc, "addq %%rbx, %%rax\n\trolq %%cl, %%rdx\n\tincq %%rax")
+
+struct seq_case {
+	const char *name;
+	void (*host)(struct hd_regs *r);
+	uint8_t code[12];
+	uint8_t len, insns;
+	uint8_t rot_size; /* the rotates' operand size */
+	uint8_t rot_imm;  /* the rotates' immediate count, 0 for CL */
+	uint64_t first;   /* the flags the first instruction defines */
+	bool all;         /* the last instruction defines every flag */
+};
+
+#define SHIFT_DEFINED (HD_CF | HD_SF | HD_ZF | HD_PF) /* SHR by 3: no AF, no OF */
+static const struct seq_case seqs[] = {
+    {"add8; rol64 cl", host_add8_rol64, {0x00, 0xd8, 0x48, 0xd3, 0xc2}, 5, 2, 8, 0, ALL, false},
+    {"sub32; ror16 cl", host_sub32_ror16, {0x29, 0xd8, 0x66, 0xd3, 0xca}, 5, 2, 2, 0, ALL, false},
+    {"and64; rol8 cl", host_and64_rol8, {0x48, 0x21, 0xd8, 0xd2, 0xc2}, 5, 2, 1, 0, NOAF, false},
+    {"inc16; ror32 cl",
+     host_inc16_ror32,
+     {0x66, 0xff, 0xc0, 0xd3, 0xca},
+     5,
+     2,
+     4,
+     0,
+     ALL & ~HD_CF,
+     false},
+    {"shr32 3; rol64 cl",
+     host_shr32_rol64,
+     {0xc1, 0xe8, 0x03, 0x48, 0xd3, 0xc2},
+     6,
+     2,
+     8,
+     0,
+     SHIFT_DEFINED,
+     false},
+    {"adc64; rol8 5",
+     host_adc64_rol8i,
+     {0x48, 0x11, 0xd8, 0xc0, 0xc2, 0x05},
+     6,
+     2,
+     1,
+     5,
+     ALL,
+     false},
+    {"neg64; ror32 1", host_neg64_ror32i, {0x48, 0xf7, 0xd8, 0xd1, 0xca}, 5, 2, 4, 1, ALL, false},
+    {"add64; rol64 cl; ror16 cl",
+     host_add64_rol_ror,
+     {0x48, 0x01, 0xd8, 0x48, 0xd3, 0xc2, 0x66, 0xd3, 0xca},
+     9,
+     3,
+     2,
+     0,
+     ALL,
+     false},
+    {"add64; rol64 cl; inc64",
+     host_add64_rol_inc,
+     {0x48, 0x01, 0xd8, 0x48, 0xd3, 0xc2, 0x48, 0xff, 0xc0},
+     9,
+     3,
+     8,
+     0,
+     ALL,
+     true},
+};
+
+/* The flags defined after sequence k with rotate count cl: the first
+ * instruction's when the masked count is 0 (nothing rotates), else its
+ * SF, ZF, PF and AF with the rotate's CF, and OF for a count of 1. */
+static uint64_t seq_defined(const struct seq_case *k, uint64_t cl)
+{
+	if (k->all)
+		return ALL;
+	unsigned cnt = (unsigned)(k->rot_imm ? k->rot_imm : cl) & (k->rot_size == 8 ? 0x3f : 0x1f);
+	if (cnt == 0)
+		return k->first;
+	return HD_CF | (k->first & (HD_SF | HD_ZF | HD_PF | HD_AF)) | (cnt == 1 ? HD_OF : 0);
+}
+
+Test(alu_flags, rotates_keep_the_flags_of_the_instruction_before)
+{
+	static const uint64_t counts[] = {0, 1, 2, 5, 7, 8, 9, 16, 17, 31, 32, 63};
+	unsigned runs = 0;
+	for (unsigned c = 0; c < sizeof(seqs) / sizeof(seqs[0]); c++) {
+		const struct seq_case *k = &seqs[c];
+		for (unsigned i = 0; i < hd_edge_count; i++) {
+			for (unsigned j = 0; j < hd_edge_count; j += 3) {
+				for (unsigned n = 0; n < sizeof(counts) / sizeof(counts[0]); n++) {
+					for (int fset = 0; fset < 2; fset++) {
+						struct hd_regs in = {
+						    .rax = hd_edge_values[i],
+						    .rbx = hd_edge_values[j],
+						    .rcx = counts[n],
+						    .rdx =
+						        hd_edge_values[(i + j + 1) % hd_edge_count],
+						    .rflags = fset ? 0x2 | HD_ARITH : 0x2};
+						struct hd_regs h = in, g = in;
+						k->host(&h);
+						cr_assert_eq(
+						    hd_run_n(k->code, k->len, k->insns, &g), 0,
+						    "%s: %s", k->name, hd_error);
+						uint64_t def = seq_defined(k, in.rcx);
+						cr_assert(g.rax == h.rax && g.rdx == h.rdx &&
+						              (g.rflags & def) == (h.rflags & def),
+						          "%s rax %#llx rbx %#llx cl %#llx rdx "
+						          "%#llx flags-in "
+						          "%#llx: rax %#llx rdx %#llx flags %#llx, "
+						          "host %#llx "
+						          "%#llx %#llx (compared %#llx)",
+						          k->name, (unsigned long long)in.rax,
+						          (unsigned long long)in.rbx,
+						          (unsigned long long)in.rcx,
+						          (unsigned long long)in.rdx,
+						          (unsigned long long)in.rflags,
+						          (unsigned long long)g.rax,
+						          (unsigned long long)g.rdx,
+						          (unsigned long long)g.rflags,
+						          (unsigned long long)h.rax,
+						          (unsigned long long)h.rdx,
+						          (unsigned long long)h.rflags,
+						          (unsigned long long)def);
+						runs++;
+					}
+				}
+			}
+		}
+	}
+	cr_assert_gt(runs, 1000);
+}
+
 #else
 Test(alu_flags, host_is_not_x86_64, .disabled = true)
 {

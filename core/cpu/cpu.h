@@ -121,6 +121,10 @@ enum lazy_kind {
 	LF_SHL,   /* res = a << b (b = masked count, 1..63) */
 	LF_SHR,   /* res = a >> b, logical */
 	LF_SAR,   /* res = a >> b, arithmetic */
+	/* ROL/ROR after a lazy operation: they change CF and OF only, so res
+	 * and size stay the earlier operation's (SF, ZF, PF) and CF, OF and AF
+	 * are held in bits 0, 1 and 2 of 'a'. */
+	LF_ROT,
 };
 
 struct lazy_flags {

@@ -32,6 +32,8 @@ bool lf_cf(const struct cpu *c)
 		return (f->a >> (f->b - 1)) & 1;
 	case LF_SAR:
 		return ((uint64_t)(sext(f->a, f->size) >> (f->b - 1)) & 1) != 0;
+	case LF_ROT:
+		return f->a & 1;
 	default:
 		return false;
 	}
@@ -67,6 +69,8 @@ bool lf_of(const struct cpu *c)
 		if (cpu_profile_amd(c))
 			return (f->res >> (f->size * 8 - 2)) & 1;
 		return (f->a & sb) != 0;
+	case LF_ROT:
+		return (f->a >> 1) & 1;
 	default:
 		return false; /* SAR: OF = 0 */
 	}
@@ -89,6 +93,8 @@ bool lf_af(const struct cpu *c)
 		/* Undefined after a shift: Intel (measured) clears it, AMD sets it
 		 * (docs/undefined-behaviour.md). */
 		return cpu_profile_amd(c);
+	case LF_ROT:
+		return (f->a >> 2) & 1;
 	default:
 		return false;
 	}

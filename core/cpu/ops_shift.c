@@ -39,6 +39,45 @@ static inline uint64_t shift_lazy(struct cpu *c, enum sh_op op, unsigned sz, uin
 	return r;
 }
 
+/*
+ * ROL/ROR with a nonzero masked count: CF and OF only, SF, ZF, AF and PF
+ * are kept.  Over lazy flags the earlier operation stays in place for
+ * those (LF_ROT), so a rotate in a loop costs no materialisation.
+ */
+static uint64_t rotate(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, unsigned cnt,
+                       bool keep_of)
+{
+	unsigned bits = sz * 8, n = cnt % bits;
+	uint64_t m = size_mask(sz), sb = sign_bit(sz), r;
+	bool cf, of, amd = cpu_profile_amd(c);
+	if (op == S_ROL) {
+		r = n ? ((a << n) | (a >> (bits - n))) & m : a;
+		cf = r & 1;
+		/* AMD: MSB(result) XOR CF on the final result.  Intel: the first
+		 * step's MSB(result) XOR CF, the top two bits of a. */
+		of = amd ? ((r & sb) != 0) != cf : ((a >> (bits - 1)) ^ (a >> (bits - 2))) & 1;
+	} else {
+		r = n ? ((a >> n) | (a << (bits - n))) & m : a;
+		cf = (r & sb) != 0;
+		/* AMD: the final result's top two bits.  Intel: the first step's
+		 * top two result bits, LSB and MSB of a. */
+		of =
+		    amd ? ((r >> (bits - 1)) ^ (r >> (bits - 2))) & 1 : ((a >> (bits - 1)) ^ a) & 1;
+	}
+	/* See keep_of at shift()'s callers. */
+	if (!amd && keep_of && cnt != 1)
+		of = cpu_of(c);
+	if (c->lf.kind == LF_NONE) {
+		c->rflags =
+		    (c->rflags & ~(uint64_t)(RF_CF | RF_OF)) | (cf ? RF_CF : 0) | (of ? RF_OF : 0);
+	} else {
+		bool af = lf_af(c);
+		c->lf.a = (uint64_t)cf | (uint64_t)of << 1 | (uint64_t)af << 2;
+		c->lf.kind = LF_ROT;
+	}
+	return r;
+}
+
 /* Returns the result and sets the flags; with a masked count of 0 it
  * returns with *unchanged set and changes nothing. */
 static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, unsigned cnt,
@@ -54,42 +93,11 @@ static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, uns
 	}
 	if (op >= S_SHL)
 		return shift_lazy(c, op, sz, a, cnt);
+	if (op == S_ROL || op == S_ROR)
+		return rotate(c, op, sz, a, cnt, keep_of);
 	uint64_t f = cpu_get_rflags(c) & RF_ARITH;
-	bool cf, of, amd = cpu_profile_amd(c);
+	bool of, amd = cpu_profile_amd(c);
 	switch (op) {
-	case S_ROL: {
-		unsigned n = cnt % bits;
-		r = n ? ((a << n) | (a >> (bits - n))) & m : a;
-		cf = r & 1;
-		if (amd) {
-			/* AMD: MSB(result) XOR CF on the final result. */
-			of = ((r & sb) != 0) != cf;
-		} else {
-			/* Intel: the first step's MSB(result) XOR CF, the top two bits
-			 * of a; see keep_of at shift()'s callers. */
-			of = ((a >> (bits - 1)) ^ (a >> (bits - 2))) & 1;
-			if (keep_of && cnt != 1)
-				of = f & RF_OF;
-		}
-		f = (f & ~(uint64_t)(RF_CF | RF_OF)) | (cf ? RF_CF : 0) | (of ? RF_OF : 0);
-		break;
-	}
-	case S_ROR: {
-		unsigned n = cnt % bits;
-		r = n ? ((a >> n) | (a << (bits - n))) & m : a;
-		cf = (r & sb) != 0;
-		if (amd) {
-			/* AMD: the top two bits of the final result. */
-			of = ((r >> (bits - 1)) ^ (r >> (bits - 2))) & 1;
-		} else {
-			/* Intel: the first step's top two result bits, LSB and MSB of a. */
-			of = ((a >> (bits - 1)) ^ a) & 1;
-			if (keep_of && cnt != 1)
-				of = f & RF_OF;
-		}
-		f = (f & ~(uint64_t)(RF_CF | RF_OF)) | (cf ? RF_CF : 0) | (of ? RF_OF : 0);
-		break;
-	}
 	case S_RCL:
 	case S_RCR: {
 		/* Rotate through CF: a (bits+1)-bit rotation. */
