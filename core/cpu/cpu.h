@@ -121,17 +121,23 @@ enum lazy_kind {
 	LF_SHL,   /* res = a << b (b = masked count, 1..63) */
 	LF_SHR,   /* res = a >> b, logical */
 	LF_SAR,   /* res = a >> b, arithmetic */
-	/* ROL/ROR after a lazy operation: they change CF and OF only, so res
-	 * and size stay the earlier operation's (SF, ZF, PF) and CF, OF and AF
-	 * are held in bits 0, 1 and 2 of 'a'. */
+	/* ROL/ROR after a lazy operation, whose kind moves to 'under': a
+	 * rotate changes CF and OF only, so SF, ZF, PF and AF are still that
+	 * operation's; CF, and OF once a rotate defined it, are in 'rot'. */
 	LF_ROT,
 };
+
+#define LF_ROT_CF  0x1 /* CF */
+#define LF_ROT_OF  0x2 /* OF, valid with LF_ROT_OFV */
+#define LF_ROT_OFV 0x4 /* OF is the rotate's, not the operation under it */
 
 struct lazy_flags {
 	uint64_t res, a, b;
 	uint8_t kind;
-	uint8_t size; /* operand size in bytes */
-	uint8_t c;    /* carry in (ADC/SBB) or preserved CF (INC/DEC) */
+	uint8_t size;  /* operand size in bytes */
+	uint8_t c;     /* carry in (ADC/SBB) or preserved CF (INC/DEC) */
+	uint8_t under; /* LF_ROT: the kind of the operation before the rotates */
+	uint8_t rot;   /* LF_ROT: LF_ROT_* */
 };
 
 /* Why the run loop stopped: set by a handler that returns EXEC_STOP. */

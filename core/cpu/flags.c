@@ -7,10 +7,11 @@
 #include "core/cpu/cpu.h"
 #include "core/cpu/align.h"
 
-bool lf_cf(const struct cpu *c)
+/* CF and OF of the lazy operation f read as an operation of kind 'kind':
+ * its own, or for LF_ROT the one under the rotates. */
+static bool kind_cf(const struct lazy_flags *f, unsigned kind)
 {
-	const struct lazy_flags *f = &c->lf;
-	switch (f->kind) {
+	switch (kind) {
 	case LF_ADD:
 		return f->res < f->a;
 	case LF_ADC:
@@ -32,18 +33,22 @@ bool lf_cf(const struct cpu *c)
 		return (f->a >> (f->b - 1)) & 1;
 	case LF_SAR:
 		return ((uint64_t)(sext(f->a, f->size) >> (f->b - 1)) & 1) != 0;
-	case LF_ROT:
-		return f->a & 1;
 	default:
 		return false;
 	}
 }
 
-bool lf_of(const struct cpu *c)
+bool lf_cf(const struct cpu *c)
 {
-	const struct lazy_flags *f = &c->lf;
+	if (c->lf.kind == LF_ROT)
+		return c->lf.rot & LF_ROT_CF;
+	return kind_cf(&c->lf, c->lf.kind);
+}
+
+static bool kind_of(const struct cpu *c, const struct lazy_flags *f, unsigned kind)
+{
 	uint64_t sb = sign_bit(f->size);
-	switch (f->kind) {
+	switch (kind) {
 	case LF_ADD:
 	case LF_ADC:
 		return ((f->a ^ f->res) & (f->b ^ f->res) & sb) != 0;
@@ -60,7 +65,7 @@ bool lf_of(const struct cpu *c)
 		 * (docs/undefined-behaviour.md): Intel (measured) keeps the operand
 		 * formula; AMD applies MSB(result) XOR CF to the final result. */
 		if (cpu_profile_amd(c))
-			return ((f->res & sb) != 0) != lf_cf(c);
+			return ((f->res & sb) != 0) != kind_cf(f, kind);
 		return (((f->a >> (f->size * 8 - 1)) ^ (f->a >> (f->size * 8 - 2))) & 1) != 0;
 	case LF_SHR:
 		/* Defined for a count of 1 as the operand's MSB, which is bit
@@ -69,17 +74,25 @@ bool lf_of(const struct cpu *c)
 		if (cpu_profile_amd(c))
 			return (f->res >> (f->size * 8 - 2)) & 1;
 		return (f->a & sb) != 0;
-	case LF_ROT:
-		return (f->a >> 1) & 1;
 	default:
 		return false; /* SAR: OF = 0 */
 	}
 }
 
+bool lf_of(const struct cpu *c)
+{
+	const struct lazy_flags *f = &c->lf;
+	if (f->kind != LF_ROT)
+		return kind_of(c, f, f->kind);
+	if (f->rot & LF_ROT_OFV)
+		return f->rot & LF_ROT_OF;
+	return kind_of(c, f, f->under);
+}
+
 bool lf_af(const struct cpu *c)
 {
 	const struct lazy_flags *f = &c->lf;
-	switch (f->kind) {
+	switch (f->kind == LF_ROT ? f->under : f->kind) {
 	case LF_ADD:
 	case LF_ADC:
 	case LF_SUB:
@@ -93,8 +106,6 @@ bool lf_af(const struct cpu *c)
 		/* Undefined after a shift: Intel (measured) clears it, AMD sets it
 		 * (docs/undefined-behaviour.md). */
 		return cpu_profile_amd(c);
-	case LF_ROT:
-		return (f->a >> 2) & 1;
 	default:
 		return false;
 	}

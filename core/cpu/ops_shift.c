@@ -40,14 +40,16 @@ static inline uint64_t shift_lazy(struct cpu *c, enum sh_op op, unsigned sz, uin
 }
 
 /*
- * ROL/ROR with a nonzero masked count: CF and OF only, SF, ZF, AF and PF
- * are kept.  Over lazy flags the earlier operation stays in place for
- * those (LF_ROT), so a rotate in a loop costs no materialisation.
+ * ROL/ROR with a nonzero masked count: CF and OF only; SF, ZF, AF and PF
+ * are kept.  Over lazy flags the operation before stays in place for
+ * them (LF_ROT), so a rotate costs no materialisation.  keep_of: OF is
+ * left as it was (Intel, a count other than 1 in an immediate; see
+ * GEN_ROT_REG).  Inline so that each size's handler gets constant widths.
  */
-static uint64_t rotate(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, unsigned cnt,
-                       bool keep_of)
+static inline __attribute__((always_inline)) uint64_t
+rotate(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, unsigned cnt, bool keep_of)
 {
-	unsigned bits = sz * 8, n = cnt % bits;
+	unsigned bits = sz * 8, n = cnt & (bits - 1);
 	uint64_t m = size_mask(sz), sb = sign_bit(sz), r;
 	bool cf, of, amd = cpu_profile_amd(c);
 	if (op == S_ROL) {
@@ -64,17 +66,20 @@ static uint64_t rotate(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, un
 		of =
 		    amd ? ((r >> (bits - 1)) ^ (r >> (bits - 2))) & 1 : ((a >> (bits - 1)) ^ a) & 1;
 	}
-	/* See keep_of at shift()'s callers. */
-	if (!amd && keep_of && cnt != 1)
-		of = cpu_of(c);
+	keep_of = keep_of && !amd && cnt != 1;
 	if (c->lf.kind == LF_NONE) {
-		c->rflags =
-		    (c->rflags & ~(uint64_t)(RF_CF | RF_OF)) | (cf ? RF_CF : 0) | (of ? RF_OF : 0);
-	} else {
-		bool af = lf_af(c);
-		c->lf.a = (uint64_t)cf | (uint64_t)of << 1 | (uint64_t)af << 2;
+		uint64_t set = RF_CF | (keep_of ? 0 : RF_OF);
+		c->rflags = (c->rflags & ~set) | (cf ? RF_CF : 0) | (of && !keep_of ? RF_OF : 0);
+		return r;
+	}
+	if (c->lf.kind != LF_ROT) {
+		c->lf.under = c->lf.kind;
+		c->lf.rot = 0;
 		c->lf.kind = LF_ROT;
 	}
+	uint8_t keep = keep_of ? c->lf.rot & (LF_ROT_OF | LF_ROT_OFV) : 0;
+	c->lf.rot =
+	    (uint8_t)((cf ? LF_ROT_CF : 0) | (keep_of ? keep : LF_ROT_OFV | (of ? LF_ROT_OF : 0)));
 	return r;
 }
 
@@ -146,10 +151,44 @@ static uint64_t shift(struct cpu *c, enum sh_op op, unsigned sz, uint64_t a, uns
 	return r;
 }
 
+/* Index of an operand size of 1, 2, 4 or 8 bytes in the handler tables. */
+static unsigned size_slot(unsigned osz)
+{
+	return osz == 1 ? 0 : osz == 2 ? 1 : osz == 4 ? 2 : 3;
+}
+
 static unsigned count_of(const struct cpu *c, const struct insn *i)
 {
 	return (i->flags & INSN_F_CL) ? c->gpr[1].b[0] : i->sub;
 }
+
+/* ROL and ROR on a register, one handler per operation and size.
+ * Measured on Intel: by an imm8 count other than 1 they leave OF as it
+ * was; by CL, OF is the first step's. */
+#define GEN_ROT_REG(name, op, sz)                                                                  \
+	static int rot_reg_##name##_##sz(struct cpu *c, const struct insn *i)                      \
+	{                                                                                          \
+		unsigned cnt = count_of(c, i) & ((sz) == 8 ? 0x3f : 0x1f);                         \
+		if (cnt)                                                                           \
+			reg_write(c, i->r1, sz,                                                    \
+			          rotate(c, op, sz, reg_read(c, i->r1, sz), cnt,                   \
+			                 !(i->flags & INSN_F_CL)));                                \
+		else if ((sz) == 4)                                                                \
+			reg_write(c, i->r1, 4, reg_read(c, i->r1, 4)); /* zero-extends */          \
+		return EXEC_NEXT;                                                                  \
+	}
+#define GEN_ROT_REG_SIZES(name, op)                                                                \
+	GEN_ROT_REG(name, op, 1)                                                                   \
+	GEN_ROT_REG(name, op, 2)                                                                   \
+	GEN_ROT_REG(name, op, 4)                                                                   \
+	GEN_ROT_REG(name, op, 8)
+GEN_ROT_REG_SIZES(rol, S_ROL)
+GEN_ROT_REG_SIZES(ror, S_ROR)
+
+static const insn_fn rot_reg_table[2][4] = {
+    {rot_reg_rol_1, rot_reg_rol_2, rot_reg_rol_4, rot_reg_rol_8},
+    {rot_reg_ror_1, rot_reg_ror_2, rot_reg_ror_4, rot_reg_ror_8},
+};
 
 static int op_shift_r(struct cpu *c, const struct insn *i)
 {
@@ -341,8 +380,9 @@ bool lower_shift(struct lower *l)
 	if (l->k[0] == OPK_MEM) {
 		i->fn = op_shift_m;
 	} else if (op == S_SHL || op == S_SHR || op == S_SAR) {
-		unsigned slot = l->osz == 1 ? 0 : l->osz == 2 ? 1 : l->osz == 4 ? 2 : 3;
-		i->fn = shift_reg_table[op == S_SHL ? 0 : op == S_SHR ? 1 : 2][slot];
+		i->fn = shift_reg_table[op == S_SHL ? 0 : op == S_SHR ? 1 : 2][size_slot(l->osz)];
+	} else if (op == S_ROL || op == S_ROR) {
+		i->fn = rot_reg_table[op == S_ROR][size_slot(l->osz)];
 	} else {
 		i->fn = op_shift_r;
 	}
