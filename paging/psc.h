@@ -11,6 +11,10 @@
  * INVLPG, INVPCID, MOV to CR3 and the MOV to CR0/CR4 changes that flush
  * the TLB invalidate it (4.10.4.1).  Here every such operation drops every
  * entry (one increment of 'gen'), for all PCIDs, which the SDM allows.
+ *
+ * An entry also keeps the page table's host address: the walk that made
+ * it found the page in RAM and touched, which stays so until vm_reinit,
+ * whose vcpu reset flushes the TLB and with it this cache.
  */
 #ifndef SOFTVMM_PAGING_PSC_H
 #define SOFTVMM_PAGING_PSC_H
@@ -24,6 +28,7 @@
 struct psc_entry {
 	uint64_t key;       /* linear address >> 21 */
 	uint64_t pt;        /* the PDE: the page table's address in bits 51:12 */
+	uint8_t *pt_host;   /* the page table in host memory */
 	uint32_t gen;       /* valid while equal to psc.gen */
 	uint8_t rw, us, nx; /* R/W and U/S of every level above, XD of any */
 };
@@ -57,11 +62,13 @@ static inline const struct psc_entry *psc_lookup(struct psc *p, uint64_t la)
 	return e->gen == p->gen && e->key == la >> 21 ? e : NULL;
 }
 
-static inline void psc_insert(struct psc *p, uint64_t la, uint64_t pde, bool rw, bool us, bool nx)
+static inline void psc_insert(struct psc *p, uint64_t la, uint64_t pde, uint8_t *pt_host, bool rw,
+                              bool us, bool nx)
 {
 	struct psc_entry *e = psc_slot(p, la);
 	e->key = la >> 21;
 	e->pt = pde;
+	e->pt_host = pt_host;
 	e->gen = p->gen;
 	e->rw = rw;
 	e->us = us;

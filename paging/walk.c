@@ -198,6 +198,14 @@ static enum walk_status load(struct vm_mem *m, struct walk_state *w, uint64_t gp
 	return WALK_OK;
 }
 
+/* Read the 8-byte entry at host address 'host' (a page table the PDE
+ * cache located), recording it for set_ad. */
+static uint64_t load_host(struct walk_state *w, uint8_t *host)
+{
+	w->refs[w->nrefs] = (struct entry_ref){host, 8};
+	return entry_load(&w->refs[w->nrefs++]);
+}
+
 /*
  * 32-bit paging (SDM vol. 3 4.3): a page directory and page tables of
  * 4-byte entries.  With CR4.PSE, a PDE with PS = 1 maps a 4 MiB page whose
@@ -257,6 +265,7 @@ static enum walk_status walk_64(struct vm_mem *m, struct walk_state *w, uint64_t
 	struct psc *psc = (w->flags & WALK_F_NO_AD) ? NULL : w->r->psc;
 	uint64_t pde = 0; /* the PDE that points at a page table, for the PDE cache */
 	bool rw = true, us = true, nx = false;
+	uint8_t *pt_host = NULL; /* the page table, when the PDE cache has it */
 	const struct psc_entry *hit = psc ? psc_lookup(psc, la) : NULL;
 	if (hit) {
 		/* The levels above the page table come from the PDE cache. */
@@ -264,16 +273,21 @@ static enum walk_status walk_64(struct vm_mem *m, struct walk_state *w, uint64_t
 		w->all_us = hit->us;
 		w->any_nx = hit->nx;
 		table = hit->pt;
+		pt_host = hit->pt_host;
 		level = 0;
 		psc = NULL;
 	}
 	for (; level >= 0; level--) {
 		unsigned shift = 12 + 9 * (unsigned)level;
 		uint64_t e;
-		enum walk_status st =
-		    load(m, w, (table & addr_mask) + ((la >> shift) & 0x1ff) * 8, 8, &e, out);
-		if (st != WALK_OK)
-			return st;
+		if (pt_host) {
+			e = load_host(w, pt_host + ((la >> 12) & 0x1ff) * 8);
+		} else {
+			enum walk_status st = load(
+			    m, w, (table & addr_mask) + ((la >> shift) & 0x1ff) * 8, 8, &e, out);
+			if (st != WALK_OK)
+				return st;
+		}
 		if (!(e & PTE_P))
 			return fault(w, false, false, out);
 		bool ps = (e & PTE_PS) && level > 0;
@@ -298,10 +312,12 @@ static enum walk_status walk_64(struct vm_mem *m, struct walk_state *w, uint64_t
 		}
 		if (level == 0) {
 			out->global = (e & PTE_G) && (w->r->cr4 & CR4_PGE);
-			st = finish(w, (e & addr_mask) | (la & 0xfff), 4096, out);
+			enum walk_status st = finish(w, (e & addr_mask) | (la & 0xfff), 4096, out);
 			/* A successful walk set the accessed flags above: cache the PDE. */
 			if (st == WALK_OK && psc && pde)
-				psc_insert(psc, la, pde, rw, us, nx);
+				psc_insert(psc, la, pde,
+				           w->refs[w->nrefs - 1].host - ((la >> 12) & 0x1ff) * 8,
+				           rw, us, nx);
 			return st;
 		}
 		table = e;
@@ -309,9 +325,69 @@ static enum walk_status walk_64(struct vm_mem *m, struct walk_state *w, uint64_t
 	return WALK_PF; /* not reached */
 }
 
+/* The reserved bits of every 8-byte entry of PAE paging (bits 62:MAXPHYADDR,
+ * table 4-8) or of 4- and 5-level paging (51:MAXPHYADDR, tables 4-14 to
+ * 4-20), and XD without IA32_EFER.NXE; the PS-dependent ones are walk_64's. */
+static uint64_t rsvd_bits(const struct walk_regs *r, bool pae)
+{
+	unsigned maxphy = r->maxphyaddr ? r->maxphyaddr : 39;
+	uint64_t top = pae ? ~0ull >> 1 : (1ull << 52) - 1;
+	uint64_t rsvd = top & ~((1ull << maxphy) - 1);
+	return (r->efer & EFER_NXE) ? rsvd : rsvd | PTE_NX;
+}
+
+/*
+ * The common TLB refill: a 4 KiB page whose PDE the PDE cache holds,
+ * whose PTE is present, has no reserved bit set and already has A (and D
+ * for a write) set, and whose rights allow the access.  The full walk
+ * would read that PTE, find the same and write nothing, so this returns
+ * its result without the bookkeeping.  false for anything else (a fault,
+ * an A/D update, a large page): the full walk then decides, and nothing
+ * was changed.
+ */
+static bool walk_cached(const struct walk_regs *r, uint64_t la, int prot, unsigned flags,
+                        struct walk_result *out)
+{
+	if (!r->psc || flags || !(r->cr0 & CR0_PG) || !(r->cr4 & CR4_PAE))
+		return false;
+	bool pae = !(r->efer & EFER_LME);
+	if (pae)
+		la &= 0xffffffffull;
+	const struct psc_entry *hit = psc_lookup(r->psc, la);
+	if (!hit)
+		return false;
+	struct walk_state w;
+	w.r = r;
+	w.prot = prot;
+	w.flags = 0;
+	w.user = r->cpl == 3;
+	w.nxe = (r->efer & EFER_NXE) != 0;
+	w.nrefs = 0;
+	uint64_t pte = load_host(&w, hit->pt_host + ((la >> 12) & 0x1ff) * 8);
+	uint64_t need = PTE_P | PTE_A | ((prot & VM_PROT_WRITE) ? PTE_D : 0);
+	if ((pte & need) != need || (pte & rsvd_bits(r, pae)))
+		return false;
+	w.all_rw = hit->rw;
+	w.all_us = hit->us;
+	w.any_nx = hit->nx;
+	accumulate(&w, pte);
+	if (!rights_ok(&w, prot))
+		return false;
+	out->pf_error = 0;
+	out->writable = (pte & PTE_D) && rights_ok(&w, VM_PROT_WRITE);
+	out->executable = rights_ok(&w, VM_PROT_EXECUTE);
+	out->global = (pte & PTE_G) && (r->cr4 & CR4_PGE);
+	out->user_page = w.all_us;
+	out->gpa = (pte & 0x000ffffffffff000ull) | (la & 0xfff);
+	out->page_size = 4096;
+	return true;
+}
+
 enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64_t la, int prot,
                              unsigned flags, struct walk_result *out)
 {
+	if (walk_cached(r, la, prot, flags, out))
+		return WALK_OK;
 	/* Field by field: a designated initializer would zero refs[] too, with
 	 * a REP STOS that costs more than the rest of a cached walk. */
 	struct walk_state w;
@@ -324,7 +400,6 @@ enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64
 	w.all_rw = w.all_us = true;
 	w.any_nx = false;
 	w.nrefs = 0;
-	unsigned maxphy = r->maxphyaddr ? r->maxphyaddr : 39;
 	out->pf_error = 0;
 	out->writable = out->executable = out->global = out->user_page = false;
 	switch (paging_mode_of(r->cr0, r->cr4, r->efer)) {
@@ -336,10 +411,7 @@ enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64
 	case PAGING_MODE_32:
 		return walk_32(m, &w, la & 0xffffffffull, out);
 	case PAGING_MODE_PAE: {
-		/* PAE entries reserve bits 62:MAXPHYADDR (SDM vol. 3 table 4-8). */
-		w.rsvd = (~0ull >> 1) & ~((1ull << maxphy) - 1);
-		if (!w.nxe)
-			w.rsvd |= PTE_NX;
+		w.rsvd = rsvd_bits(r, true);
 		uint64_t pdpte = r->pdpte[(la >> 30) & 3];
 		if (!(pdpte & PTE_P))
 			return fault(&w, false, false, out);
@@ -348,9 +420,7 @@ enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64
 		return walk_64(m, &w, la & 0xffffffffull, pdpte, 1, out);
 	}
 	default:
-		w.rsvd = ((1ull << 52) - 1) & ~((1ull << maxphy) - 1);
-		if (!w.nxe)
-			w.rsvd |= PTE_NX;
+		w.rsvd = rsvd_bits(r, false);
 		return walk_64(m, &w, la, r->cr3, (r->cr4 & CR4_LA57) ? 4 : 3, out);
 	}
 }

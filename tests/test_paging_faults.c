@@ -461,3 +461,100 @@ Test(paging_faults, clac_stac_need_cpl_0_and_smap)
 	cr_expect_eq(o.rflags & 0x40000, 0x40000u, "AC set");
 	pm_teardown();
 }
+
+/*
+ * After a first access to the neighbouring page (the same page table)
+ * the PDE cache holds the test address's PDE, and a TLB refill of the test
+ * page may skip the full walk when its PTE needs no update (paging/walk.c,
+ * walk_cached).  Every outcome must still be the full walk's: faults with
+ * their error codes, A and D set where they were clear, the data reached.
+ * mov edx, [rcx] (the neighbour); then mov eax, [rbx] or mov [rbx], eax.
+ */
+static struct pm_out run_after_neighbour(bool write)
+{
+	uint64_t r[16];
+	pg_regs(r, pg.la);
+	r[RCX] = pg.la + 0x1000;
+	r[RAX] = 0x99;
+	if (write)
+		return PG_RUN(r, 0x8b, 0x11, WR);
+	return PG_RUN(r, 0x8b, 0x11, RD);
+}
+
+/* A machine whose neighbouring page maps PG_DATA2, and the test page's
+ * PTE set to 'pte' (flags on PG_DATA). */
+static void pde_cached_machine(enum pg_mode m, int cpl, uint64_t cr0_extra, uint64_t pte)
+{
+	pg_machine(m, cpl, model_of(m), E_P | E_W | E_U, 0, false, cr0_extra);
+	uint64_t next = PG_DATA2 | E_P | E_W | E_U | E_A | E_D;
+	pm_put(pg_entry_gpa(pg_leaf()) + pg.esz, &next, pg.esz);
+	pm_put64(PG_DATA, 0x5a5a);
+	pg_set(pg_leaf(), PG_DATA | pte);
+}
+
+Test(paging_faults, a_cached_pde_changes_no_outcome_of_the_walk)
+{
+	const uint64_t full = E_P | E_W | E_U | E_A | E_D;
+	for (int m = PG_PAE; m < PG_NMODES; m++) {
+		for (int cpl = 0; cpl <= 3; cpl += 3) {
+			uint32_t u = cpl == 3 ? PFE_U : 0;
+			/* Not present. */
+			pde_cached_machine((enum pg_mode)m, cpl, 0, 0);
+			struct pm_out o = run_after_neighbour(false);
+			pg_expect_pf(&o, 2, u, pg.la);
+			pm_teardown();
+			/* A clear: the read sets it, and not D. */
+			pde_cached_machine((enum pg_mode)m, cpl, 0, E_P | E_W | E_U);
+			o = run_after_neighbour(false);
+			pm_expect_done(&o);
+			cr_expect_eq(o.r[RAX], 0x5a5au, "%s CPL %d", pg_mode_name[m], cpl);
+			cr_expect_eq(pg_get(pg_leaf()) & (E_A | E_D), E_A, "%s CPL %d",
+			             pg_mode_name[m], cpl);
+			pm_teardown();
+			/* D clear: the write sets it. */
+			pde_cached_machine((enum pg_mode)m, cpl, 0, E_P | E_W | E_U | E_A);
+			o = run_after_neighbour(true);
+			pm_expect_done(&o);
+			cr_expect_eq(pm_get_n(PG_DATA, 4), 0x99u, "%s CPL %d", pg_mode_name[m],
+			             cpl);
+			cr_expect_eq(pg_get(pg_leaf()) & E_D, E_D, "%s CPL %d", pg_mode_name[m],
+			             cpl);
+			pm_teardown();
+			/* A read-only page: a write faults at CPL 3 and, with WP, at
+			 * CPL 0; without WP a CPL-0 write is done. */
+			pde_cached_machine((enum pg_mode)m, cpl, CR0_WPBIT, full & ~E_W);
+			o = run_after_neighbour(true);
+			pg_expect_pf(&o, 2, PFE_P | PFE_W | u, pg.la);
+			pm_teardown();
+			pde_cached_machine((enum pg_mode)m, cpl, 0, full & ~E_W);
+			o = run_after_neighbour(true);
+			if (cpl == 3) {
+				pg_expect_pf(&o, 2, PFE_P | PFE_W | u, pg.la);
+			} else {
+				pm_expect_done(&o);
+				cr_expect_eq(pm_get_n(PG_DATA, 4), 0x99u, "%s", pg_mode_name[m]);
+			}
+			pm_teardown();
+			/* A supervisor page: CPL 3 faults, CPL 0 reads it. */
+			pde_cached_machine((enum pg_mode)m, cpl, 0, full & ~E_U);
+			o = run_after_neighbour(false);
+			if (cpl == 3) {
+				pg_expect_pf(&o, 2, PFE_P | PFE_U, pg.la);
+			} else {
+				pm_expect_done(&o);
+				cr_expect_eq(o.r[RAX], 0x5a5au, "%s", pg_mode_name[m]);
+			}
+			pm_teardown();
+			/* Reserved bits: bit 51 (above MAXPHYADDR), and XD without
+			 * IA32_EFER.NXE. */
+			pde_cached_machine((enum pg_mode)m, cpl, 0, full | (UINT64_C(1) << 51));
+			o = run_after_neighbour(false);
+			pg_expect_pf(&o, 2, PFE_P | PFE_RSVD | u, pg.la);
+			pm_teardown();
+			pde_cached_machine((enum pg_mode)m, cpl, 0, full | E_XD);
+			o = run_after_neighbour(true);
+			pg_expect_pf(&o, 2, PFE_P | PFE_W | PFE_RSVD | u, pg.la);
+			pm_teardown();
+		}
+	}
+}
