@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "softvmm/vmm.h"
+
 static void entry_clear(struct tlb_entry *e)
 {
 	e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
@@ -279,6 +281,25 @@ void tlb_fill(struct tlb *t, struct tlb_entry *e, uint64_t gpa_page, bool global
 		t->global[i / 64] &= ~(1ull << (i % 64));
 	t->gpa[i] = (gpa_page & TLB_PAGE_MASK) | (global ? TLB_M_GLOBAL : 0) |
 	            ((uint64_t)shift << TLB_M_SHIFT_POS);
+}
+
+bool tlb_refresh(struct tlb *t, struct tlb_entry *e, uint64_t la, uint64_t gpa_page, bool global,
+                 bool writable, bool executable, int prot)
+{
+	uint64_t gpa = (gpa_page & TLB_PAGE_MASK) | (global ? TLB_M_GLOBAL : 0);
+	if (t->gpa[e - t->e] != gpa || entry_page(e) != (la & TLB_PAGE_MASK))
+		return false;
+	const uint64_t *old = (prot & VM_PROT_EXECUTE) ? &e->tag_x
+	                      : (prot & VM_PROT_WRITE) ? &e->tag_w
+	                                               : &e->tag_r;
+	if (*old == TLB_INVALID)
+		return false;
+	uint64_t tag = tlb_tag(t, la);
+	if (e->tag_r != TLB_INVALID)
+		e->tag_r = tag;
+	e->tag_w = writable && e->tag_w != TLB_INVALID ? tag : TLB_INVALID;
+	e->tag_x = executable && e->tag_x != TLB_INVALID ? tag : TLB_INVALID;
+	return true;
 }
 
 bool tlb_revive_global(struct tlb *t, uint64_t la)

@@ -136,6 +136,18 @@ void tlb_flush_page_pcid(struct tlb *t, uint64_t la, unsigned pcid);
  * caller then sets the tags it allows with tlb_tag() or TLB_INVALID. */
 void tlb_fill(struct tlb *t, struct tlb_entry *e, uint64_t gpa_page, bool global, uint64_t la,
               uint64_t large_size);
+/*
+ * A refill that finds entry e still mapping la's page to the same 4 KiB
+ * guest-physical page gpa_page (global alike), from a context a flush
+ * retired: a fresh walk gave that translation again, so only the tags
+ * are set for the current context, each where the walk allows the access
+ * (writable, executable) and the old tag allowed it too (whatever kept it
+ * off, the decode cache's write protection included, still holds).  The
+ * old tag of the access kind 'prot' must be valid.  false, with nothing
+ * changed, when the entry holds anything else: the caller fills it.
+ */
+bool tlb_refresh(struct tlb *t, struct tlb_entry *e, uint64_t la, uint64_t gpa_page, bool global,
+                 bool writable, bool executable, int prot);
 /* A global entry for la's page made in another context: retag it for the
  * current one and return true, else false. */
 bool tlb_revive_global(struct tlb *t, uint64_t la);

@@ -124,17 +124,16 @@ static int walk_la(struct cpu *c, uint64_t la, int prot, int seg, unsigned wflag
 }
 
 /*
- * Translate la for 'prot' (walk flags in wflags).  0 with *r filled, or -1
- * with an exception or exit pending; *mmio is set (and r->gpa) when the
- * data access goes to guest-physical memory that is not RAM.
+ * The guest-physical side of the translation w of la for 'prot': RAM, its
+ * first touch and the decode cache's pages.  0 with *r filled, or -1 with
+ * an exception or exit pending; *mmio is set (and r->gpa) when the data
+ * access goes to guest-physical memory that is not RAM.
  */
-static int resolve(struct cpu *c, uint64_t la, int prot, int seg, unsigned wflags, bool *mmio,
-                   struct resolved *r)
+static int resolve_ram(struct cpu *c, const struct walk_result *wr, uint64_t la, int prot,
+                       bool *mmio, struct resolved *r)
 {
+	const struct walk_result w = *wr;
 	*mmio = false;
-	struct walk_result w;
-	if (walk_la(c, la, prot, seg, wflags, &w))
-		return -1;
 	r->gpa = w.gpa;
 	struct mem_seg *s = mem_find(c->mem, w.gpa);
 	if (!s) {
@@ -161,6 +160,18 @@ static int resolve(struct cpu *c, uint64_t la, int prot, int seg, unsigned wflag
 	return 0;
 }
 
+/* Translate la for 'prot' (walk flags in wflags): the walk, then
+ * resolve_ram. */
+static int resolve(struct cpu *c, uint64_t la, int prot, int seg, unsigned wflags, bool *mmio,
+                   struct resolved *r)
+{
+	*mmio = false;
+	struct walk_result w;
+	if (walk_la(c, la, prot, seg, wflags, &w))
+		return -1;
+	return resolve_ram(c, &w, la, prot, mmio, r);
+}
+
 /*
  * Translate la for 'prot' and fill its TLB entry.  Returns the entry, or
  * NULL with an exception or exit pending.  *gpa_out gets the page's
@@ -169,12 +180,27 @@ static int resolve(struct cpu *c, uint64_t la, int prot, int seg, unsigned wflag
 static struct tlb_entry *translate(struct cpu *c, uint64_t la, int prot, int seg, bool *mmio,
                                    uint64_t *gpa_out)
 {
+	struct walk_result w;
+	*mmio = false;
+	*gpa_out = 0;
+	if (walk_la(c, la, prot, seg, 0, &w))
+		return NULL;
+	struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
+	/* After a flush the entry often still maps the same page: then the
+	 * walk only confirms it (tlb_refresh), unless the checks below keep
+	 * the page off the fast path. */
+	bool checked = c->ac_check || c->bp_data || ((c->cr4 & CR4_SMAP) && c->cpl < 3);
+	if (w.page_size == 4096 && !checked &&
+	    tlb_refresh(&c->tlb, e, la, w.gpa, w.global, w.writable, w.executable, prot)) {
+		c->stats.tlb_fills++;
+		*gpa_out = w.gpa;
+		return e;
+	}
 	struct resolved r = {0};
-	int rc = resolve(c, la, prot, seg, 0, mmio, &r);
+	int rc = resolve_ram(c, &w, la, prot, mmio, &r);
 	*gpa_out = r.gpa;
 	if (rc)
 		return NULL;
-	struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
 	uint64_t tag = tlb_tag(&c->tlb, la);
 	tlb_fill(&c->tlb, e, r.gpa, r.global, la, r.page_size);
 	c->stats.tlb_fills++;
