@@ -153,16 +153,22 @@ static void accumulate(struct walk_state *w, uint64_t e)
 /* Accessed and dirty flags (SDM vol. 3 4.8): once the access is allowed,
  * A in every entry the walk used, D in the leaf on a write; each only if
  * not already set, with a locked update as the processor makes. */
-static void set_ad(struct walk_state *w)
+static void set_ad(struct walk_state *w, struct walk_result *out)
 {
-	if (w->flags & WALK_F_NO_AD)
-		return;
-	for (int i = 0; i < w->nrefs; i++)
-		if (!(entry_load(&w->refs[i]) & PTE_A))
-			entry_or(&w->refs[i], PTE_A);
+	bool probe = w->flags & WALK_F_NO_AD;
+	for (int i = 0; i < w->nrefs; i++) {
+		if (!(entry_load(&w->refs[i]) & PTE_A)) {
+			out->ad_clear = true;
+			if (!probe)
+				entry_or(&w->refs[i], PTE_A);
+		}
+	}
 	struct entry_ref *leaf = &w->refs[w->nrefs - 1];
-	if ((w->prot & VM_PROT_WRITE) && !(entry_load(leaf) & PTE_D))
-		entry_or(leaf, PTE_D);
+	if ((w->prot & VM_PROT_WRITE) && !(entry_load(leaf) & PTE_D)) {
+		out->ad_clear = true;
+		if (!probe)
+			entry_or(leaf, PTE_D);
+	}
 }
 
 static enum walk_status fault(struct walk_state *w, bool present, bool rsvd,
@@ -177,7 +183,7 @@ static enum walk_status finish(struct walk_state *w, uint64_t gpa, uint64_t page
 {
 	if (!rights_ok(w, w->prot))
 		return fault(w, true, false, out);
-	set_ad(w);
+	set_ad(w, out);
 	/* Later writes may skip the walk only if D is already set. */
 	out->writable = rights_ok(w, VM_PROT_WRITE) && (entry_load(&w->refs[w->nrefs - 1]) & PTE_D);
 	out->executable = rights_ok(w, VM_PROT_EXECUTE);
@@ -374,6 +380,7 @@ static bool walk_cached(const struct walk_regs *r, uint64_t la, int prot, unsign
 	if (!rights_ok(&w, prot))
 		return false;
 	out->pf_error = 0;
+	out->ad_clear = false;
 	out->writable = (pte & PTE_D) && rights_ok(&w, VM_PROT_WRITE);
 	out->executable = rights_ok(&w, VM_PROT_EXECUTE);
 	out->global = (pte & PTE_G) && (r->cr4 & CR4_PGE);
@@ -401,7 +408,7 @@ enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64
 	w.any_nx = false;
 	w.nrefs = 0;
 	out->pf_error = 0;
-	out->writable = out->executable = out->global = out->user_page = false;
+	out->writable = out->executable = out->global = out->user_page = out->ad_clear = false;
 	switch (paging_mode_of(r->cr0, r->cr4, r->efer)) {
 	case PAGING_MODE_FLAT:
 		out->gpa = la;

@@ -39,7 +39,7 @@ enum walk_status {
 
 #define WALK_F_IMPLICIT_SV 0x1 /* implicit supervisor access (descriptor tables) */
 #define WALK_F_NO_POPULATE 0x2 /* treat untouched pages as touched (host-side access) */
-#define WALK_F_NO_AD       0x4 /* do not set accessed/dirty bits (a probe) */
+#define WALK_F_NO_AD       0x4 /* a probe: set no accessed/dirty bit, report them in ad_clear */
 
 struct walk_result {
 	uint64_t gpa;       /* translated address, or the offending entry's address */
@@ -49,6 +49,7 @@ struct walk_result {
 	bool executable; /* a fetch at this CPL would be allowed */
 	bool global;     /* G = 1 in the leaf with CR4.PGE = 1 (SDM 4.10.2.4) */
 	bool user_page;  /* U/S = 1 at every level: a user-mode address (4.6) */
+	bool ad_clear;   /* WALK_F_NO_AD: the access would have set an A or D flag */
 };
 
 enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64_t la, int prot,

@@ -624,6 +624,10 @@ int cpu_run(struct cpu *c, struct vm_exit *vme);
 int cpu_read_linear(struct cpu *c, uint64_t la, void *dst, unsigned len);
 int cpu_write_linear(struct cpu *c, uint64_t la, const void *src, unsigned len);
 int cpu_translate_fetch(struct cpu *c, uint64_t la, uint64_t *gpa, const uint8_t **host);
+/* Would a fetch from la succeed now and change nothing (no A flag to set,
+ * no first touch, no fault)?  Then true with its translation; nothing is
+ * changed either way (cpu_mem.c). */
+bool cpu_probe_fetch(struct cpu *c, uint64_t la, uint64_t *gpa, const uint8_t **host);
 int cpu_deliver_pending(struct cpu *c);
 
 #endif

@@ -248,6 +248,38 @@ int cpu_translate_fetch(struct cpu *c, uint64_t la, uint64_t *gpa, const uint8_t
 }
 
 /*
+ * A fetch that is known to succeed without side effects: a TLB hit, or a
+ * walk that finds every accessed flag set, the rights to execute, and a
+ * touched RAM page (so neither a fault nor an exit nor a flag update would
+ * come of it).  Blocks that run on into a second page use it: that page's
+ * fetch may only be done ahead of the instructions before it when it
+ * changes nothing.
+ */
+bool cpu_probe_fetch(struct cpu *c, uint64_t la, uint64_t *gpa, const uint8_t **host)
+{
+	struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
+	if (e->tag_x == cpu_tag(c, la)) {
+		*gpa = (*tlb_gpa_of(&c->tlb, e) & TLB_PAGE_MASK) | (la & 0xfff);
+		*host = (const uint8_t *)(e->host + (la & 0xfff));
+		return true;
+	}
+	if (c->la_mask == ~0ull && !cpu_canonical(c, la))
+		return false;
+	struct walk_regs wr;
+	walk_regs_of(c, &wr);
+	struct walk_result w;
+	if (paging_walk(c->mem, &wr, la, VM_PROT_EXECUTE, WALK_F_NO_AD, &w) != WALK_OK ||
+	    w.ad_clear)
+		return false;
+	struct mem_seg *s = mem_find(c->mem, w.gpa);
+	if (!s || !bitmap_test(s->touched, mem_page_index(s, w.gpa)))
+		return false;
+	*gpa = w.gpa;
+	*host = s->hva + (w.gpa - s->gpa);
+	return true;
+}
+
+/*
  * #AC(0) for a misaligned access (align.h; SDM vol. 3 6.15, Interrupt 17).
  * A page fault has priority over it (SDM vol. 3 6.9, table 6-2): every
  * page the access touches is walked first, with its #PF and the exits of

@@ -81,12 +81,15 @@ static uint64_t cs_rip_linear(const struct cpu *c)
 	return (c->seg[SEG_CS].base + c->rip) & c->la_mask;
 }
 
-bool dbg_insn_page(const struct cpu *c)
+bool dbg_insn_page(const struct cpu *c, uint64_t len)
 {
-	uint64_t la = cs_rip_linear(c);
-	for (unsigned n = 0; n < 4; n++)
-		if (((c->bp_insn >> n) & 1) && ((c->dr[n] ^ la) & TLB_PAGE_MASK) == 0)
+	uint64_t first = cs_rip_linear(c) & TLB_PAGE_MASK;
+	uint64_t last = (cs_rip_linear(c) + len - 1) & c->la_mask & TLB_PAGE_MASK;
+	for (unsigned n = 0; n < 4; n++) {
+		uint64_t page = c->dr[n] & TLB_PAGE_MASK;
+		if (((c->bp_insn >> n) & 1) && (page == first || page == last))
 			return true;
+	}
 	return false;
 }
 

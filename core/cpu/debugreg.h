@@ -17,9 +17,10 @@
  * any of them changed (MOV DRn, vm_set_register, reset). */
 void dbg_update(struct cpu *c);
 
-/* True when the page of CS:RIP holds an enabled instruction breakpoint:
- * the run loop then checks each instruction of its blocks alone. */
-bool dbg_insn_page(const struct cpu *c);
+/* True when a page of the len bytes at CS:RIP (at most two pages: a
+ * block's) holds an enabled instruction breakpoint: the run loop then
+ * checks each instruction of the block alone. */
+bool dbg_insn_page(const struct cpu *c, uint64_t len);
 
 /* Before the instruction at CS:RIP: raise the instruction-breakpoint #DB
  * (a fault) and return true when an enabled breakpoint matches it. */

@@ -97,11 +97,31 @@ static void insert_loop_tail(struct cpu *c, const struct block *b, const uint16_
 }
 
 /*
- * Build the block starting at la (guest-physical gpa, host bytes h, all
- * inside one page).  An instruction that runs past the page end ends the
- * block before it, or, as the first instruction, becomes a block of its own
- * with its second page recorded.  Returns NULL with c->stop set when the
- * second page cannot be fetched.
+ * The page after the one la is on, for a block that reaches it: with a
+ * real fetch when the block's first instruction straddles the two pages
+ * (its fault or exit is that instruction's), otherwise only when the
+ * fetch would change nothing (cpu_probe_fetch), since it comes ahead of
+ * the instructions before it.  0 with *h2 set and the block's second page
+ * recorded; 1 when the block must end before it; -1 with c->stop set.
+ */
+static int second_page(struct cpu *c, struct block *b, uint64_t la, bool first, const uint8_t **h2)
+{
+	uint64_t la2 = ((la | 0xfff) + 1) & c->la_mask, gpa2;
+	if (first) {
+		if (cpu_translate_fetch(c, la2, &gpa2, h2))
+			return -1;
+	} else if (!cpu_probe_fetch(c, la2, &gpa2, h2)) {
+		return 1;
+	}
+	b->gpa2_page = gpa2 & TLB_PAGE_MASK;
+	return 0;
+}
+
+/*
+ * Build the block starting at la (guest-physical gpa, host bytes h).  It
+ * may run on into the next page (its second page, b->gpa2_page) where
+ * second_page allows, and ends at that page's end.  Returns NULL with
+ * c->stop set when the first instruction's second page cannot be fetched.
  */
 static struct block *build_block(struct cpu *c, uint64_t la, uint64_t gpa, const uint8_t *h)
 {
@@ -109,31 +129,35 @@ static struct block *build_block(struct cpu *c, uint64_t la, uint64_t gpa, const
 	b->gpa = gpa;
 	b->gpa2_page = ~0ull;
 	b->mode = c->mode;
-	unsigned off = gpa & 0xfff, n = 0;
+	/* Offsets from the start of gpa's page; 0x1000 and up are on the second. */
+	unsigned base = gpa & 0xfff, off = base, n = 0;
+	const uint8_t *h2 = NULL;
 	uint16_t start[BLOCK_MAX_INSNS];
 	int64_t rel = INT64_MIN;
-	while (n < BLOCK_MAX_INSNS && off < 0x1000) {
-		size_t avail = 0x1000 - off;
+	while (n < BLOCK_MAX_INSNS) {
+		if (off == 0x1000 && !h2 && second_page(c, b, la, false, &h2))
+			break;
+		if (off >= 0x2000)
+			break;
+		const uint8_t *p = off < 0x1000 ? h + (off - base) : h2 + (off - 0x1000);
+		size_t avail = (off < 0x1000 ? 0x1000u : 0x2000u) - off;
 		bool ends = false;
 		ZyanStatus st;
 		start[n] = (uint16_t)off;
-		decode_one(c, h + (off - (gpa & 0xfff)), avail < 15 ? avail : 15, &b->insns[n],
-		           &ends, &st, &rel);
+		decode_one(c, p, avail < 15 ? avail : 15, &b->insns[n], &ends, &st, &rel);
 		if (st == ZYDIS_STATUS_NO_MORE_DATA) {
-			if (n > 0)
+			/* The instruction runs past the page end. */
+			if (off >= 0x1000)
 				break;
-			/* The first instruction straddles the page: fetch the next page. */
-			uint64_t gpa2;
-			const uint8_t *h2;
-			if (cpu_translate_fetch(c, (la + avail) & c->la_mask, &gpa2, &h2))
+			int r = second_page(c, b, la, n == 0, &h2);
+			if (r < 0)
 				return NULL;
+			if (r > 0)
+				break;
 			uint8_t buf[15];
-			memcpy(buf, h + (off - (gpa & 0xfff)), avail);
+			memcpy(buf, p, avail);
 			memcpy(buf + avail, h2, 15 - avail);
-			decode_one(c, buf, 15, &b->insns[0], &ends, &st, &rel);
-			b->gpa2_page = gpa2 & TLB_PAGE_MASK;
-			n = 1;
-			break;
+			decode_one(c, buf, 15, &b->insns[n], &ends, &st, &rel);
 		}
 		off += b->insns[n].len;
 		n++;
@@ -206,12 +230,19 @@ static struct block *find_block(struct cpu *c)
 		return NULL;
 	struct block *b = code_cache_lookup(c->cc, gpa, c->mode);
 	if (b && b->gpa2_page != ~0ull) {
-		/* A straddling instruction: its second page must still map the same. */
+		/* A block on two pages: its second page must still map the same.
+		 * It is fetched now only if the first instruction straddles the
+		 * two (second_page); otherwise a block that ends before it is
+		 * built when the fetch would have effects. */
 		uint64_t gpa2;
 		const uint8_t *h2;
 		uint64_t la2 = ((la | 0xfff) + 1) & c->la_mask;
-		if (cpu_translate_fetch(c, la2, &gpa2, &h2))
-			return NULL;
+		if (b->insns[0].len > 0x1000 - (gpa & 0xfff)) {
+			if (cpu_translate_fetch(c, la2, &gpa2, &h2))
+				return NULL;
+		} else if (!cpu_probe_fetch(c, la2, &gpa2, &h2)) {
+			gpa2 = ~0ull;
+		}
 		if ((gpa2 & TLB_PAGE_MASK) != b->gpa2_page)
 			b = NULL;
 	}
@@ -393,14 +424,15 @@ static void run_block_watched(struct cpu *c, const struct block *b, uint64_t bud
 
 /*
  * Breakpoints enabled, nothing else: a block on a page that holds an
- * instruction breakpoint runs one instruction at a time, each checked
- * first; the others run whole, watched for data breakpoints when some are
- * enabled.  Blocks never cross a page but for a lone straddling
- * instruction, which starts on the page looked at.
+ * instruction breakpoint (either page, for a block on two) runs one
+ * instruction at a time, each checked first; the others run whole,
+ * watched for data breakpoints when some are enabled.  The page of CS:RIP
+ * is looked at before the block is found: the breakpoint comes before
+ * the fetch and its faults.
  */
 static void run_breakpoints(struct cpu *c, uint64_t budget)
 {
-	if (c->bp_insn && dbg_insn_page(c)) {
+	if (c->bp_insn && dbg_insn_page(c, 1)) {
 		bool progressed;
 		run_one(c, &progressed);
 		return;
@@ -408,7 +440,7 @@ static void run_breakpoints(struct cpu *c, uint64_t budget)
 	struct block *b = find_block(c);
 	if (!b)
 		return;
-	if (unlikely(!block_fits(c, b))) {
+	if (unlikely(!block_fits(c, b)) || (c->bp_insn && dbg_insn_page(c, b->bytes))) {
 		bool progressed;
 		run_one(c, &progressed);
 	} else if (c->bp_data) {
