@@ -351,7 +351,7 @@ static uint64_t rsvd_bits(const struct walk_regs *r, bool pae)
  * an A/D update, a large page): the full walk then decides, and nothing
  * was changed.
  */
-static bool walk_cached(const struct walk_regs *r, uint64_t la, int prot, unsigned flags,
+bool paging_walk_cached(const struct walk_regs *r, uint64_t la, int prot, unsigned flags,
                         struct walk_result *out)
 {
 	if (!r->psc || flags || !(r->cr0 & CR0_PG) || !(r->cr4 & CR4_PAE))
@@ -393,7 +393,7 @@ static bool walk_cached(const struct walk_regs *r, uint64_t la, int prot, unsign
 enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64_t la, int prot,
                              unsigned flags, struct walk_result *out)
 {
-	if (walk_cached(r, la, prot, flags, out))
+	if (paging_walk_cached(r, la, prot, flags, out))
 		return WALK_OK;
 	/* Field by field: a designated initializer would zero refs[] too, with
 	 * a REP STOS that costs more than the rest of a cached walk. */

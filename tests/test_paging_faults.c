@@ -466,8 +466,9 @@ Test(paging_faults, clac_stac_need_cpl_0_and_smap)
  * After a first access to the neighbouring page (the same page table)
  * the PDE cache holds the test address's PDE, and a TLB refill of the test
  * page may skip the full walk when its PTE needs no update (paging/walk.c,
- * walk_cached).  Every outcome must still be the full walk's: faults with
- * their error codes, A and D set where they were clear, the data reached.
+ * paging_walk_cached).  Every outcome must still be the full walk's:
+ * faults with their error codes, A and D set where they were clear, the
+ * data reached.
  * mov edx, [rcx] (the neighbour); then mov eax, [rbx] or mov [rbx], eax.
  */
 static struct pm_out run_after_neighbour(bool write)
@@ -556,5 +557,94 @@ Test(paging_faults, a_cached_pde_changes_no_outcome_of_the_walk)
 			pg_expect_pf(&o, 2, PFE_P | PFE_W | PFE_RSVD | u, pg.la);
 			pm_teardown();
 		}
+	}
+}
+
+/*
+ * A refill after MOV to CR3 whose entry still maps the page from the
+ * retired context, with the PDE cached again (core/cpu/cpu_mem.c,
+ * refill_cached): the PTE the guest changed before the reload decides,
+ * not the old entry.  mov eax, [rbx] (the entry); mov [rdi], esi (the new
+ * PTE's low half); the CR3 reload; mov edx, [rcx] (the neighbour: the
+ * PDE cached); then mov esi, [rbx] or mov [rbx], edi at offset 12, or
+ * both.
+ */
+enum reloaded_access { RELOADED_READ, RELOADED_WRITE, RELOADED_READ_WRITE };
+
+static struct pm_out run_reloaded(uint32_t pte, enum reloaded_access a)
+{
+	uint64_t r[16];
+	pg_regs(r, pg.la);
+	r[RCX] = pg.la + 0x1000;
+	r[RDI] = pg_entry_gpa(pg_leaf());
+	r[RSI] = pte;
+	switch (a) {
+	case RELOADED_WRITE:
+		return PG_RUN(r, RD, 0x89, 0x37, PG_RELOAD_CR3, 0x8b, 0x11, 0x89, 0x3b);
+	case RELOADED_READ_WRITE: /* mov esi, [rbx]; mov [rbx], edi at offset 14 */
+		return PG_RUN(r, RD, 0x89, 0x37, PG_RELOAD_CR3, 0x8b, 0x11, 0x8b, 0x33, 0x89, 0x3b);
+	default:
+		return PG_RUN(r, RD, 0x89, 0x37, PG_RELOAD_CR3, 0x8b, 0x11, 0x8b, 0x33);
+	}
+}
+
+Test(paging_faults, a_refill_after_a_cr3_reload_sees_the_changed_pte)
+{
+	const uint32_t full = E_P | E_W | E_U | E_A | E_D;
+	for (int m = PG_PAE; m < PG_NMODES; m++) {
+		const enum pg_mode pm_ = (enum pg_mode)m;
+		/* Unchanged: the same data. */
+		pde_cached_machine(pm_, 0, CR0_WPBIT, full);
+		pm_put64(PG_DATA2, 0x2222);
+		struct pm_out o = run_reloaded((uint32_t)PG_DATA | full, RELOADED_READ);
+		pm_expect_done(&o);
+		cr_expect_eq(o.r[RSI], 0x5a5au, "%s", pg_mode_name[m]);
+		pm_teardown();
+		/* Another page. */
+		pde_cached_machine(pm_, 0, CR0_WPBIT, full);
+		pm_put64(PG_DATA2, 0x2222);
+		o = run_reloaded((uint32_t)PG_DATA2 | full, RELOADED_READ);
+		pm_expect_done(&o);
+		cr_expect_eq(o.r[RSI], 0x2222u, "%s", pg_mode_name[m]);
+		pm_teardown();
+		/* Not present. */
+		pde_cached_machine(pm_, 0, CR0_WPBIT, full);
+		o = run_reloaded(0, RELOADED_READ);
+		pg_expect_pf(&o, 12, 0, pg.la);
+		pm_teardown();
+		/* Read-only, with CR0.WP: the write faults. */
+		pde_cached_machine(pm_, 0, CR0_WPBIT, full);
+		o = run_reloaded((uint32_t)PG_DATA | (full & ~E_W), RELOADED_WRITE);
+		pg_expect_pf(&o, 12, PFE_P | PFE_W, pg.la);
+		cr_expect_eq(pm_get_n(PG_DATA, 4), 0x5a5au, "%s", pg_mode_name[m]);
+		pm_teardown();
+		/* The same after a read refilled the entry: the write still faults. */
+		pde_cached_machine(pm_, 0, CR0_WPBIT, full);
+		o = run_reloaded((uint32_t)PG_DATA | (full & ~E_W), RELOADED_READ_WRITE);
+		pg_expect_pf(&o, 14, PFE_P | PFE_W, pg.la);
+		cr_expect_eq(o.r[RSI], 0x5a5au, "%s", pg_mode_name[m]);
+		cr_expect_eq(pm_get_n(PG_DATA, 4), 0x5a5au, "%s", pg_mode_name[m]);
+		pm_teardown();
+		/* D cleared, then a read and a write: the write sets D. */
+		pde_cached_machine(pm_, 0, CR0_WPBIT, full);
+		o = run_reloaded((uint32_t)PG_DATA | (full & ~E_D), RELOADED_READ_WRITE);
+		pm_expect_done(&o);
+		cr_expect_eq(pg_get(pg_leaf()) & E_D, E_D, "%s", pg_mode_name[m]);
+		pm_teardown();
+		/* A cleared: the read sets it again. */
+		pde_cached_machine(pm_, 0, CR0_WPBIT, full);
+		o = run_reloaded((uint32_t)PG_DATA | (full & ~(E_A | E_D)), RELOADED_READ);
+		pm_expect_done(&o);
+		cr_expect_eq(o.r[RSI], 0x5a5au, "%s", pg_mode_name[m]);
+		cr_expect_eq(pg_get(pg_leaf()) & (E_A | E_D), E_A, "%s", pg_mode_name[m]);
+		pm_teardown();
+		/* D cleared: the write sets it again. */
+		pde_cached_machine(pm_, 0, CR0_WPBIT, full);
+		o = run_reloaded((uint32_t)PG_DATA | (full & ~E_D), RELOADED_WRITE);
+		pm_expect_done(&o);
+		cr_expect_eq(pm_get_n(PG_DATA, 4), (uint32_t)pg_entry_gpa(pg_leaf()), "%s",
+		             pg_mode_name[m]);
+		cr_expect_eq(pg_get(pg_leaf()) & E_D, E_D, "%s", pg_mode_name[m]);
+		pm_teardown();
 	}
 }

@@ -334,6 +334,33 @@ static int translate_span(struct cpu *c, uint64_t la, unsigned size, int prot, i
 	return 0;
 }
 
+/*
+ * The common data-TLB miss after a flush: an access within one page whose
+ * PTE the PDE cache finds unchanged and needing no flag update
+ * (paging_walk_cached), in an entry that still maps that page
+ * (tlb_refresh).  The entry, retagged, or NULL: translate_span then does
+ * the whole refill, whose checks (alignment, data breakpoints, SMAP) these
+ * cases leave out.
+ */
+static struct tlb_entry *refill_cached(struct cpu *c, uint64_t la, unsigned size, int prot)
+{
+	if ((la & 0xfff) > 0x1000 - size || c->ac_check || c->bp_data ||
+	    ((c->cr4 & CR4_SMAP) && c->cpl < 3))
+		return NULL;
+	/* No canonical check: the PDE cache holds canonical addresses only,
+	 * and its key has every bit above 20, so no other address hits. */
+	struct walk_regs wr;
+	walk_regs_of(c, &wr);
+	struct walk_result w;
+	if (!paging_walk_cached(&wr, la, prot, 0, &w))
+		return NULL;
+	struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
+	if (!tlb_refresh(&c->tlb, e, la, w.gpa, w.global, w.writable, w.executable, prot))
+		return NULL;
+	c->stats.tlb_fills++;
+	return e;
+}
+
 /* Read size bytes that may straddle two pages (the common case does not). */
 static uint64_t gather(uint8_t *const h[2], unsigned n1, unsigned size)
 {
@@ -373,11 +400,21 @@ static int read_span(struct cpu *c, uint64_t la, unsigned size, int prot, uint64
 
 int cpu_read_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t *val, int seg)
 {
+	const struct tlb_entry *e = refill_cached(c, la, size, VM_PROT_READ);
+	if (e) {
+		*val = load_le((const uint8_t *)(e->host + (la & 0xfff)), size);
+		return 0;
+	}
 	return read_span(c, la, size, VM_PROT_READ, val, seg);
 }
 
 int cpu_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t val, int seg)
 {
+	const struct tlb_entry *e = refill_cached(c, la, size, VM_PROT_WRITE);
+	if (e) {
+		store_le((uint8_t *)(e->host + (la & 0xfff)), size, val);
+		return 0;
+	}
 	uint8_t *h[2];
 	unsigned n1;
 	if (translate_span(c, la, size, VM_PROT_WRITE, seg, h, &n1))
@@ -389,6 +426,11 @@ int cpu_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t val, int 
 /* A read-modify-write checks write permission up front (SDM 4.7). */
 int cpu_rmw_begin_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t *val, int seg)
 {
+	const struct tlb_entry *e = refill_cached(c, la, size, VM_PROT_READ | VM_PROT_WRITE);
+	if (e) {
+		*val = load_le((const uint8_t *)(e->host + (la & 0xfff)), size);
+		return 0;
+	}
 	return read_span(c, la, size, VM_PROT_READ | VM_PROT_WRITE, val, seg);
 }
 
