@@ -162,21 +162,55 @@ static unsigned count_of(const struct cpu *c, const struct insn *i)
 	return (i->flags & INSN_F_CL) ? c->gpr[1].b[0] : i->sub;
 }
 
-/* ROL and ROR on a register, one handler per operation and size.
- * Measured on Intel: by an imm8 count other than 1 they leave OF as it
- * was; by CL, OF is the first step's. */
-#define GEN_ROT_REG(name, op, sz)                                                                  \
-	static int rot_reg_##name##_##sz(struct cpu *c, const struct insn *i)                      \
+/* RCL and RCR on a register; the other shifts and rotates have the
+ * handlers below. */
+static int op_shift_r(struct cpu *c, const struct insn *i)
+{
+	bool same;
+	uint64_t r = shift(c, (enum sh_op)(i->imm2), i->osz, reg_read(c, i->r1, i->osz),
+	                   count_of(c, i), false, &same);
+	/* A 32-bit destination is written, and zero-extended, even when the
+	 * count leaves it unchanged (measured: so does the host). */
+	if (!same || i->osz == 4)
+		reg_write(c, i->r1, i->osz, r);
+	return EXEC_NEXT;
+}
+
+/*
+ * Shifts and rotates of a register by an immediate or CL, one handler per
+ * operation and size: the hot forms in compiled code.  'result' computes
+ * the new value from v and the masked count cnt when cnt is not 0; with a
+ * count of 0 nothing changes, but a 32-bit destination is still written,
+ * and zero-extended (measured: so does the host).
+ */
+#define GEN_COUNT_REG(fn, sz, result)                                                              \
+	static int fn(struct cpu *c, const struct insn *i)                                         \
 	{                                                                                          \
 		unsigned cnt = count_of(c, i) & ((sz) == 8 ? 0x3f : 0x1f);                         \
+		uint64_t v = reg_read(c, i->r1, sz);                                               \
 		if (cnt)                                                                           \
-			reg_write(c, i->r1, sz,                                                    \
-			          rotate(c, op, sz, reg_read(c, i->r1, sz), cnt,                   \
-			                 !(i->flags & INSN_F_CL)));                                \
+			reg_write(c, i->r1, sz, result);                                           \
 		else if ((sz) == 4)                                                                \
-			reg_write(c, i->r1, 4, reg_read(c, i->r1, 4)); /* zero-extends */          \
+			reg_write(c, i->r1, 4, v);                                                 \
 		return EXEC_NEXT;                                                                  \
 	}
+
+/* SHL, SHR, SAR: lazy flags. */
+#define GEN_SHIFT_REG(name, op, sz)                                                                \
+	GEN_COUNT_REG(shift_reg_##name##_##sz, sz, shift_lazy(c, op, sz, v, cnt))
+#define GEN_SHIFT_REG_SIZES(name, op)                                                              \
+	GEN_SHIFT_REG(name, op, 1)                                                                 \
+	GEN_SHIFT_REG(name, op, 2)                                                                 \
+	GEN_SHIFT_REG(name, op, 4)                                                                 \
+	GEN_SHIFT_REG(name, op, 8)
+GEN_SHIFT_REG_SIZES(shl, S_SHL)
+GEN_SHIFT_REG_SIZES(shr, S_SHR)
+GEN_SHIFT_REG_SIZES(sar, S_SAR)
+
+/* ROL and ROR.  Measured on Intel: by an imm8 count other than 1 they
+ * leave OF as it was; by CL, OF is the first step's. */
+#define GEN_ROT_REG(name, op, sz)                                                                  \
+	GEN_COUNT_REG(rot_reg_##name##_##sz, sz, rotate(c, op, sz, v, cnt, !(i->flags & INSN_F_CL)))
 #define GEN_ROT_REG_SIZES(name, op)                                                                \
 	GEN_ROT_REG(name, op, 1)                                                                   \
 	GEN_ROT_REG(name, op, 2)                                                                   \
@@ -189,43 +223,6 @@ static const insn_fn rot_reg_table[2][4] = {
     {rot_reg_rol_1, rot_reg_rol_2, rot_reg_rol_4, rot_reg_rol_8},
     {rot_reg_ror_1, rot_reg_ror_2, rot_reg_ror_4, rot_reg_ror_8},
 };
-
-static int op_shift_r(struct cpu *c, const struct insn *i)
-{
-	bool same;
-	/* Measured on Intel: ROL/ROR of a register by an imm8 count other
-	 * than 1 leave OF as it was; by CL, or of memory, OF is the first
-	 * step's. */
-	uint64_t r = shift(c, (enum sh_op)(i->imm2), i->osz, reg_read(c, i->r1, i->osz),
-	                   count_of(c, i), !(i->flags & INSN_F_CL), &same);
-	/* A 32-bit destination is written, and zero-extended, even when the
-	 * count leaves it unchanged (measured: so does the host). */
-	if (!same || i->osz == 4)
-		reg_write(c, i->r1, i->osz, r);
-	return EXEC_NEXT;
-}
-
-/* SHL, SHR, SAR on a register, one handler per operation and size: the
- * hot forms in compiled code. */
-#define GEN_SHIFT_REG(name, op, sz)                                                                \
-	static int shift_reg_##name##_##sz(struct cpu *c, const struct insn *i)                    \
-	{                                                                                          \
-		unsigned cnt = count_of(c, i) & ((sz) == 8 ? 0x3f : 0x1f);                         \
-		if (cnt)                                                                           \
-			reg_write(c, i->r1, sz,                                                    \
-			          shift_lazy(c, op, sz, reg_read(c, i->r1, sz), cnt));             \
-		else if ((sz) == 4)                                                                \
-			reg_write(c, i->r1, 4, reg_read(c, i->r1, 4)); /* zero-extends */          \
-		return EXEC_NEXT;                                                                  \
-	}
-#define GEN_SHIFT_REG_SIZES(name, op)                                                              \
-	GEN_SHIFT_REG(name, op, 1)                                                                 \
-	GEN_SHIFT_REG(name, op, 2)                                                                 \
-	GEN_SHIFT_REG(name, op, 4)                                                                 \
-	GEN_SHIFT_REG(name, op, 8)
-GEN_SHIFT_REG_SIZES(shl, S_SHL)
-GEN_SHIFT_REG_SIZES(shr, S_SHR)
-GEN_SHIFT_REG_SIZES(sar, S_SAR)
 
 static const insn_fn shift_reg_table[3][4] = {
     {shift_reg_shl_1, shift_reg_shl_2, shift_reg_shl_4, shift_reg_shl_8},
