@@ -194,8 +194,9 @@ static enum walk_status finish(struct walk_state *w, uint64_t gpa, uint64_t page
 }
 
 /* Read the entry at gpa (size 4 or 8) into *e, recording it for set_ad. */
-static enum walk_status load(struct vm_mem *m, struct walk_state *w, uint64_t gpa, unsigned size,
-                             uint64_t *e, struct walk_result *out)
+static inline __attribute__((always_inline)) enum walk_status
+load(struct vm_mem *m, struct walk_state *w, uint64_t gpa, unsigned size, uint64_t *e,
+     struct walk_result *out)
 {
 	enum walk_status st = entry_at(m, gpa, size, w->flags, &w->refs[w->nrefs], out);
 	if (st != WALK_OK)
@@ -255,6 +256,39 @@ static enum walk_status walk_32(struct vm_mem *m, struct walk_state *w, uint64_t
 }
 
 /*
+ * The common TLB refill: a 4 KiB page whose PDE the PDE cache holds
+ * ('hit'), whose PTE is present, has no reserved bit set and already has
+ * A (and D for a write) set, and whose rights allow w's access.  The full
+ * walk would read that PTE, find the same and write nothing, so this
+ * gives its result without the bookkeeping: true with *out filled.  false
+ * for anything else (a fault, an A/D update), having changed nothing but
+ * w's rights and entry list.
+ */
+static inline __attribute__((always_inline)) bool
+pte_ready(struct walk_state *w, const struct psc_entry *hit, uint64_t la, struct walk_result *out)
+{
+	uint64_t pte = load_host(w, hit->pt_host + ((la >> 12) & 0x1ff) * 8);
+	uint64_t need = PTE_P | PTE_A | ((w->prot & VM_PROT_WRITE) ? PTE_D : 0);
+	if ((pte & need) != need || (pte & w->rsvd))
+		return false;
+	w->all_rw = hit->rw;
+	w->all_us = hit->us;
+	w->any_nx = hit->nx;
+	accumulate(w, pte);
+	if (!rights_ok(w, w->prot))
+		return false;
+	out->pf_error = 0;
+	out->ad_clear = false;
+	out->writable = (pte & PTE_D) && rights_ok(w, VM_PROT_WRITE);
+	out->executable = rights_ok(w, VM_PROT_EXECUTE);
+	out->global = (pte & PTE_G) && (w->r->cr4 & CR4_PGE);
+	out->user_page = w->all_us;
+	out->gpa = (pte & 0x000ffffffffff000ull) | (la & 0xfff);
+	out->page_size = 4096;
+	return true;
+}
+
+/*
  * PAE, 4-level and 5-level paging share the 8-byte entry format.  'level'
  * counts down from the top table to 0, the page table; level 1 (PDE) may
  * map a 2 MiB page, level 2 (PDPTE) a 1 GiB page when the model has them
@@ -274,7 +308,10 @@ static enum walk_status walk_64(struct vm_mem *m, struct walk_state *w, uint64_t
 	uint8_t *pt_host = NULL; /* the page table, when the PDE cache has it */
 	const struct psc_entry *hit = psc ? psc_lookup(psc, la) : NULL;
 	if (hit) {
+		if (pte_ready(w, hit, la, out))
+			return WALK_OK;
 		/* The levels above the page table come from the PDE cache. */
+		w->nrefs = 0;
 		w->all_rw = hit->rw;
 		w->all_us = hit->us;
 		w->any_nx = hit->nx;
@@ -342,15 +379,6 @@ static uint64_t rsvd_bits(const struct walk_regs *r, bool pae)
 	return (r->efer & EFER_NXE) ? rsvd : rsvd | PTE_NX;
 }
 
-/*
- * The common TLB refill: a 4 KiB page whose PDE the PDE cache holds,
- * whose PTE is present, has no reserved bit set and already has A (and D
- * for a write) set, and whose rights allow the access.  The full walk
- * would read that PTE, find the same and write nothing, so this returns
- * its result without the bookkeeping.  false for anything else (a fault,
- * an A/D update, a large page): the full walk then decides, and nothing
- * was changed.
- */
 bool paging_walk_cached(const struct walk_regs *r, uint64_t la, int prot, unsigned flags,
                         struct walk_result *out)
 {
@@ -368,33 +396,14 @@ bool paging_walk_cached(const struct walk_regs *r, uint64_t la, int prot, unsign
 	w.flags = 0;
 	w.user = r->cpl == 3;
 	w.nxe = (r->efer & EFER_NXE) != 0;
+	w.rsvd = rsvd_bits(r, pae);
 	w.nrefs = 0;
-	uint64_t pte = load_host(&w, hit->pt_host + ((la >> 12) & 0x1ff) * 8);
-	uint64_t need = PTE_P | PTE_A | ((prot & VM_PROT_WRITE) ? PTE_D : 0);
-	if ((pte & need) != need || (pte & rsvd_bits(r, pae)))
-		return false;
-	w.all_rw = hit->rw;
-	w.all_us = hit->us;
-	w.any_nx = hit->nx;
-	accumulate(&w, pte);
-	if (!rights_ok(&w, prot))
-		return false;
-	out->pf_error = 0;
-	out->ad_clear = false;
-	out->writable = (pte & PTE_D) && rights_ok(&w, VM_PROT_WRITE);
-	out->executable = rights_ok(&w, VM_PROT_EXECUTE);
-	out->global = (pte & PTE_G) && (r->cr4 & CR4_PGE);
-	out->user_page = w.all_us;
-	out->gpa = (pte & 0x000ffffffffff000ull) | (la & 0xfff);
-	out->page_size = 4096;
-	return true;
+	return pte_ready(&w, hit, la, out);
 }
 
 enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64_t la, int prot,
                              unsigned flags, struct walk_result *out)
 {
-	if (paging_walk_cached(r, la, prot, flags, out))
-		return WALK_OK;
 	/* Field by field: a designated initializer would zero refs[] too, with
 	 * a REP STOS that costs more than the rest of a cached walk. */
 	struct walk_state w;

@@ -54,10 +54,10 @@ struct walk_result {
 
 enum walk_status paging_walk(struct vm_mem *m, const struct walk_regs *r, uint64_t la, int prot,
                              unsigned flags, struct walk_result *out);
-/* paging_walk's first step: the walk of a 4 KiB page whose PDE the PDE
- * cache holds and whose PTE allows the access and needs no A/D update, as
- * the full walk would give it.  false, with nothing changed, for every
- * other case. */
+/* The shortcut paging_walk takes on a PDE-cache hit, on its own: the walk
+ * of a 4 KiB page whose PDE the PDE cache holds and whose PTE allows the
+ * access and needs no A/D update, as the full walk would give it.  false,
+ * with nothing changed, for every other case. */
 bool paging_walk_cached(const struct walk_regs *r, uint64_t la, int prot, unsigned flags,
                         struct walk_result *out);
 

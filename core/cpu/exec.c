@@ -123,7 +123,8 @@ static int second_page(struct cpu *c, struct block *b, uint64_t la, bool first, 
  * second_page allows, and ends at that page's end.  Returns NULL with
  * c->stop set when the first instruction's second page cannot be fetched.
  */
-static struct block *build_block(struct cpu *c, uint64_t la, uint64_t gpa, const uint8_t *h)
+__attribute__((noinline)) static struct block *build_block(struct cpu *c, uint64_t la, uint64_t gpa,
+                                                           const uint8_t *h)
 {
 	struct block *b = code_cache_alloc(c->cc, BLOCK_MAX_INSNS);
 	b->gpa = gpa;
