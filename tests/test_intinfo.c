@@ -13,13 +13,14 @@
 
 TestSuite(intinfo, .fini = pm_teardown);
 
-#define V     UINT64_C(0x80000000)
-#define HWINT UINT64_C(0x000)
-#define NMI   UINT64_C(0x200)
-#define HWEXC UINT64_C(0x300)
-#define SWINT UINT64_C(0x400)
-#define SWEXC UINT64_C(0x600)
-#define ERRV  UINT64_C(0x800)
+#define V      UINT64_C(0x80000000)
+#define HWINT  UINT64_C(0x000)
+#define NMI    UINT64_C(0x200)
+#define HWEXC  UINT64_C(0x300)
+#define SWINT  UINT64_C(0x400)
+#define PRIVSW UINT64_C(0x500)
+#define SWEXC  UINT64_C(0x600)
+#define ERRV   UINT64_C(0x800)
 
 static struct vm_exit run_at(uint64_t rip)
 {
@@ -89,8 +90,9 @@ static struct vm_exit nested(uint64_t info1, int vector2, int err2)
 	return x;
 }
 
-/* The handler of 'vector' ran, with 'err' (-1: none) on top of its stack. */
-static void expect_handler(const struct vm_exit *x, int vector, int64_t err)
+/* The handler of 'vector' ran at CPL 0 from CPL 0, with 'err' (-1: none)
+ * and return address eip on top of its stack. */
+static void expect_handler_at(const struct vm_exit *x, int vector, int64_t err, uint32_t eip)
 {
 	cr_assert_eq(x->exitcode, VM_EXITCODE_INOUT, "exit %d", x->exitcode);
 	cr_expect_eq(x->u.inout.port, PORT_EXC + vector, "port %#x, handler of %d expected",
@@ -101,8 +103,13 @@ static void expect_handler(const struct vm_exit *x, int vector, int64_t err)
 	unsigned k = 0;
 	if (err >= 0)
 		cr_expect_eq(w[k++], (uint32_t)err, "error code %#x", w[0]);
-	cr_expect_eq(w[k], (uint32_t)PM_CODE, "EIP %#x", w[k]);
+	cr_expect_eq(w[k], eip, "EIP %#x", w[k]);
 	cr_expect_eq(sp + (err >= 0 ? 16 : 12), PM_SP);
+}
+
+static void expect_handler(const struct vm_exit *x, int vector, int64_t err)
+{
+	expect_handler_at(x, vector, err, (uint32_t)PM_CODE);
 }
 
 Test(intinfo, page_fault_then_gp_is_double_fault)
@@ -254,4 +261,92 @@ Test(intinfo, task_gate_software_events)
 	cr_expect_eq(x.inst_length, 1);
 	intinfo(&i1, &i2);
 	cr_expect_eq(i1, V | SWEXC | IDT_BP, "info1 %#" PRIx64, i1);
+}
+
+/* INT1 (ICEBP) through a task gate: a privileged software exception
+ * (type 5), so ext 0 and its length, as for INT n (BHYVE-EXITS.md
+ * section 6). */
+Test(intinfo, task_gate_int1_is_a_privileged_software_exception)
+{
+	pm_machine(PM_PROT32, 0);
+	task_gate(IDT_DB);
+	static const uint8_t int1[] = {0xf1};
+	struct vm_exit x = task_run(int1, 1, 0);
+	cr_expect_eq(x.inst_length, 1);
+	cr_expect_eq(x.u.task_switch.ext, 0);
+	uint64_t i1, i2;
+	intinfo(&i1, &i2);
+	cr_expect_eq(i1, V | PRIVSW | IDT_DB, "info1 %#" PRIx64, i1);
+}
+
+/* Gate 'vec' back to the machine's interrupt gate (pm_install_idt). */
+static void interrupt_gate(unsigned vec)
+{
+	uint64_t h = PM_HANDLERS + 2 * vec;
+	pm_put64(PM_IDT + 8 * vec, (h & 0xffff) | (uint64_t)S_CODE32 << 16 |
+	                               (uint64_t)0x8e00 << 32 | (h >> 16) << 48);
+}
+
+/*
+ * A software event left in exitintinfo is injected as one: VT-x returns
+ * after the instruction, by the VM-entry instruction length bhyve took
+ * from the exit (SDM vol. 3 26.6.1.1).  INT 30 through a task gate exits;
+ * with the gate made an interrupt gate again and the intinfo kept, the
+ * next run delivers vector 30 returning to PM_CODE + 2, without running
+ * the INT again.
+ */
+Test(intinfo, an_injected_software_interrupt_returns_after_the_instruction)
+{
+	pm_machine(PM_PROT32, 0);
+	task_gate(30);
+	static const uint8_t int30[] = {0xcd, 0x1e};
+	task_run(int30, 2, 0);
+	interrupt_gate(30);
+	struct vm_exit x = run_at(PM_CODE);
+	expect_handler_at(&x, 30, -1, (uint32_t)PM_CODE + 2);
+	struct vm_vcpu_stats st;
+	vm_get_stats(pm.vm, 0, &st);
+	cr_expect_eq(st.events_delivered, 1, "events %" PRIu64, st.events_delivered);
+}
+
+/* At CPL 3 the gate's DPL is checked for a software interrupt or software
+ * exception injected, as for INT n and INT3: #GP(vector * 8 + 2), EXT 0.
+ * #BP and #OF injected as hardware exceptions are retyped as software
+ * exceptions (bhyve's vmx_inject_interrupts).  A hardware exception of
+ * the same vector passes the DPL-0 gate. */
+static void expect_gp_at_cpl3(uint64_t info, struct vm_exception *e, uint32_t err)
+{
+	pm_machine(PM_PROT32, 3);
+	static const uint8_t nop[] = {0x90, 0xe6, 0x80};
+	pm_put(PM_CODE, nop, sizeof(nop));
+	if (info)
+		cr_assert_eq(vm_exit_intinfo(pm.vm, 0, info), 0);
+	if (e)
+		cr_assert_eq(vm_inject_exception(pm.vm, 0, e), 0);
+	struct vm_exit x = run_at(PM_CODE);
+	cr_assert_eq(x.exitcode, VM_EXITCODE_INOUT, "exit %d", x.exitcode);
+	cr_expect_eq(x.u.inout.port, PORT_EXC + IDT_GP, "port %#x", x.u.inout.port);
+	uint32_t w[2];
+	pm_get(pm_reg(VM_REG_GUEST_RSP), w, sizeof(w));
+	cr_expect_eq(w[0], err, "error code %#x", w[0]);
+	cr_expect_eq(w[1], (uint32_t)PM_CODE, "EIP %#x", w[1]);
+	pm_teardown();
+}
+
+Test(intinfo, injected_software_events_check_the_gate_dpl)
+{
+	expect_gp_at_cpl3(V | SWINT | 30, NULL, 30 * 8 + 2);
+	expect_gp_at_cpl3(V | SWEXC | IDT_BP, NULL, IDT_BP * 8 + 2);
+	struct vm_exception bp = {.cpuid = 0, .vector = IDT_BP};
+	expect_gp_at_cpl3(0, &bp, IDT_BP * 8 + 2);
+	struct vm_exception of = {.cpuid = 0, .vector = IDT_OF};
+	expect_gp_at_cpl3(0, &of, IDT_OF * 8 + 2);
+	/* The hardware exception: its handler runs. */
+	pm_machine(PM_PROT32, 3);
+	static const uint8_t nop[] = {0x90, 0xe6, 0x80};
+	pm_put(PM_CODE, nop, sizeof(nop));
+	cr_assert_eq(vm_exit_intinfo(pm.vm, 0, V | HWEXC | 30), 0);
+	struct vm_exit x = run_at(PM_CODE);
+	cr_assert_eq(x.exitcode, VM_EXITCODE_INOUT, "exit %d", x.exitcode);
+	cr_expect_eq(x.u.inout.port, PORT_EXC + 30, "port %#x", x.u.inout.port);
 }

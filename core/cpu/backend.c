@@ -24,6 +24,11 @@ struct soft_vm {
 	 * completed (resuming at rip + inst_length). */
 	uint64_t resume_rip[VM_MAXCPU];
 	bool resume_counts[VM_MAXCPU];
+	/* The VM-entry instruction length an injected software event is
+	 * delivered with: bhyve's vmx_exit_process sets it from the exit's
+	 * instruction length when the exit's IDT-vectoring event is a
+	 * software one (types 4-6), and it holds until the next such exit. */
+	uint8_t entry_inst_len[VM_MAXCPU];
 };
 
 static void soft_vcpu_reset(void *vmi, int vcpu)
@@ -36,6 +41,7 @@ static void soft_vcpu_reset(void *vmi, int vcpu)
 	c->interrupt_shadow = 0;
 	c->dbg_step = 0;
 	s->resume_counts[vcpu] = false;
+	s->entry_inst_len[vcpu] = 0;
 }
 
 static void soft_cleanup(void *vmi)
@@ -94,6 +100,12 @@ static int soft_run(void *vmi, int vcpu, uint64_t rip, struct vm_exit *vme)
 	c->rip = rip;
 	c->exit_intinfo = 0;
 	int r = cpu_run(c, vme);
+	/* VT-x's exit instruction length for an exit in the middle of a
+	 * software event's delivery is that event's instruction length (SDM
+	 * vol. 3 27.2.4), whatever the exit reports as inst_length. */
+	unsigned type = (unsigned)(c->exit_intinfo & VM_INTINFO_TYPE) >> 8;
+	if ((c->exit_intinfo & VM_INTINFO_VALID) && type >= 4 && type <= 6)
+		s->entry_inst_len[vcpu] = c->exit_intinfo_len;
 	s->resume_counts[vcpu] = vme->inst_length > 0;
 	if (vme->inst_length > 0)
 		c->icount++;
@@ -349,7 +361,8 @@ static int soft_setcap(void *vmi, int vcpu, int cap, int val)
 
 static int soft_inject(void *vmi, int vcpu, uint64_t info)
 {
-	struct cpu *c = ((struct soft_vm *)vmi)->cpus[vcpu];
+	struct soft_vm *s = vmi;
+	struct cpu *c = s->cpus[vcpu];
 	c->exc.vector = (uint8_t)VM_INTINFO_VECTOR(info);
 	c->exc.has_error = (info & VM_INTINFO_DEL_ERRCODE) != 0;
 	c->exc.error = (uint32_t)(info >> 32);
@@ -359,6 +372,16 @@ static int soft_inject(void *vmi, int vcpu, uint64_t info)
 	unsigned type = (unsigned)(info & VM_INTINFO_TYPE);
 	c->exc.hw_intr = type == VM_INTINFO_HWINTR || type == VM_INTINFO_NMI;
 	c->exc.nmi = type == VM_INTINFO_NMI;
+	/* A software interrupt or exception (types 4-6, as VT-x reports and
+	 * injects them) is delivered as the instruction would deliver it,
+	 * returning after entry_inst_len bytes (except.c).  bhyve's
+	 * vmx_inject_interrupts injects #BP and #OF as software exceptions
+	 * (type 6), as VT-x asks, whatever type the intinfo gives. */
+	unsigned vec = c->exc.vector;
+	if (type == VM_INTINFO_HWEXCEPTION && (vec == IDT_BP || vec == IDT_OF))
+		type = 6u << 8;
+	c->exc.soft_type = type >= (4u << 8) && type <= (6u << 8) ? (uint8_t)(type >> 8) : 0;
+	c->exc.soft_len = s->entry_inst_len[vcpu];
 	if (c->exc.nmi)
 		c->dbg_step |= STEP_NMI_BLOCKED;
 	c->exc_pending = true;

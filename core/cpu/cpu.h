@@ -154,6 +154,11 @@ struct pending_exception {
 	uint64_t cr2; /* for #PF */
 	bool hw_intr; /* an external interrupt: benign, RF pushed as it is */
 	bool nmi;     /* with hw_intr: the NMI (intinfo type NMI) */
+	/* An injected software event: its intinfo type (4 software
+	 * interrupt, 5 privileged software exception, 6 software exception),
+	 * else 0; and its VM-entry instruction length. */
+	uint8_t soft_type;
+	uint8_t soft_len;
 };
 
 #define JCACHE_SIZE 4096
@@ -256,6 +261,7 @@ struct cpu {
 	/* The event whose delivery the last exit interrupted, in the intinfo
 	 * layout (bhyve's IDT-vectoring information), or 0 (except.c). */
 	uint64_t exit_intinfo;
+	uint8_t exit_intinfo_len; /* a software event's instruction length, with exit_intinfo */
 };
 
 /* Results of an instruction handler. */

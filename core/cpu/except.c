@@ -17,6 +17,7 @@ int cpu_raise(struct cpu *c, int vector, bool has_error, uint32_t error)
 	c->exc.has_error = has_error;
 	c->exc.error = error;
 	c->exc.hw_intr = false;
+	c->exc.soft_type = 0;
 	c->exc_pending = true;
 	c->stop = STOP_EXCEPTION;
 	return EXEC_STOP;
@@ -117,29 +118,30 @@ static bool pushes_rf_set(unsigned vector)
 }
 
 /*
- * The intinfo word of a hardware event (BHYVE-EXITS.md section 9; SDM vol.
- * 3 24.9.3, IDT-vectoring information): an ExtINT, the NMI or a hardware
- * exception with its error code.
+ * The intinfo word of an event being delivered (BHYVE-EXITS.md section 9;
+ * SDM vol. 3 24.9.3, IDT-vectoring information): an ExtINT, the NMI, a
+ * hardware exception with its error code, or an injected software event
+ * with its own type.
  */
 static uint64_t event_intinfo(const struct pending_exception *e)
 {
-	uint64_t type = !e->hw_intr ? VM_INTINFO_HWEXCEPTION
-	                : e->nmi    ? VM_INTINFO_NMI
-	                            : VM_INTINFO_HWINTR;
+	uint64_t type = e->soft_type  ? (uint64_t)e->soft_type << 8
+	                : !e->hw_intr ? VM_INTINFO_HWEXCEPTION
+	                : e->nmi      ? VM_INTINFO_NMI
+	                              : VM_INTINFO_HWINTR;
 	uint64_t info = e->vector | type | VM_INTINFO_VALID;
 	if (e->has_error)
 		info |= VM_INTINFO_DEL_ERRCODE | (uint64_t)e->error << 32;
 	return info;
 }
 
-/* INT n is a software interrupt (type 4); INT3 and INTO are software
- * exceptions (type 6, SDM vol. 3 24.9.3). */
-#define INTINFO_SWEXCEPTION (6u << 8)
-static uint64_t soft_event_intinfo(const struct cpu *c, unsigned vector)
-{
-	bool int_n = c->cur && c->cur->mnem == ZYDIS_MNEMONIC_INT;
-	return vector | (int_n ? VM_INTINFO_SWINTR : INTINFO_SWEXCEPTION) | VM_INTINFO_VALID;
-}
+/* The intinfo types of software events (SDM vol. 3 24.9.3): INT n is a
+ * software interrupt, INT1 (ICEBP) a privileged software exception, INT3
+ * and INTO software exceptions.  'soft' parameters below hold one of them
+ * shifted down (4, 5, 6), or 0 for a hardware event. */
+#define SOFT_INTR     (VM_INTINFO_SWINTR >> 8)
+#define SOFT_PRIV_EXC 5u
+#define SOFT_EXC      6u
 
 /*
  * A task gate in the IDT (SDM INT n "TASK-GATE", vol. 3 6.11.1, 7.3): the
@@ -147,16 +149,17 @@ static uint64_t soft_event_intinfo(const struct cpu *c, unsigned vector)
  * large enough (the checks made before a VM exit for a task switch, SDM
  * vol. 3 25.4.2), then bhyve's TASK_SWITCH exit, reason IDT_GATE
  * (BHYVE-EXITS.md section 6): for a hardware event ext = 1, inst_length 0
- * and the event's error code; for INT n, INT3 or INTO ext = 0 and the
- * instruction's length.  The event is consumed: the task switch delivers
- * it (cpu_deliver_pending drops it from the pending slot).  As for every
+ * and the event's error code; for a software event (INT n, INT1, INT3,
+ * INTO, or one injected with such a type) ext = 0 and the instruction's
+ * length.  The event is consumed: the task switch delivers it
+ * (cpu_deliver_pending drops it from the pending slot).  As for every
  * exit with valid IDT-vectoring information, the event is reported as the
  * exit's intinfo (bhyve's vmx_run calls vm_exit_intinfo), which the task
  * switch clears when it completes and which combines with a fault it
  * injects (nested_fault).
  */
 static int deliver_task_gate(struct cpu *c, unsigned vector, uint64_t gate, bool has_err,
-                             uint32_t err, uint64_t ret_ip, bool ext)
+                             uint32_t err, uint64_t ret_ip, bool ext, unsigned soft)
 {
 	uint16_t tss = (uint16_t)(gate >> 16);
 	uint32_t terr = (tss & ~3u) | (ext ? 1 : 0);
@@ -172,9 +175,11 @@ static int deliver_task_gate(struct cpu *c, unsigned vector, uint64_t gate, bool
 		return cpu_raise(c, IDT_NP, true, terr);
 	if (far_desc_limit(d[0]) < (type == DT_TSS32_AVAIL ? 0x67u : 0x2bu))
 		return cpu_raise(c, IDT_TS, true, terr);
-	far_task_switch_exit(c, tss, TSR_IDT_GATE, ext ? 0 : (int)(ret_ip - c->rip));
-	c->exit_intinfo = ext ? event_intinfo(&c->exc) : soft_event_intinfo(c, vector);
-	if (ext) {
+	far_task_switch_exit(c, tss, TSR_IDT_GATE, soft ? (int)(ret_ip - c->rip) : 0);
+	c->exit_intinfo =
+	    soft ? vector | (uint64_t)soft << 8 | VM_INTINFO_VALID : event_intinfo(&c->exc);
+	c->exit_intinfo_len = soft ? (uint8_t)(ret_ip - c->rip) : 0;
+	if (!soft) {
 		c->exit->u.task_switch.ext = 1;
 		c->exit->u.task_switch.errcode_valid = has_err;
 		c->exit->u.task_switch.errcode = has_err ? err : 0;
@@ -203,7 +208,7 @@ static void null_data_segs(struct cpu *c)
  * fault-class exception, whose pushed EFLAGS have RF set (pushes_rf_set).
  */
 static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t err, uint64_t ret_ip,
-                        bool ext, bool fault)
+                        bool ext, bool fault, unsigned soft)
 {
 	bool lm = (c->efer & EFER_LMA) != 0;
 	unsigned gsz = lm ? 16 : 8;
@@ -228,7 +233,7 @@ static int deliver_prot(struct cpu *c, unsigned vector, bool has_err, uint32_t e
 	if (!((lo >> 47) & 1))
 		return cpu_raise(c, IDT_NP, true, idt_err);
 	if (task)
-		return deliver_task_gate(c, vector, lo, has_err, err, ret_ip, ext);
+		return deliver_task_gate(c, vector, lo, has_err, err, ret_ip, ext, soft);
 	uint16_t sel = (uint16_t)(lo >> 16);
 	uint64_t off = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ull);
 	if (lm)
@@ -367,11 +372,11 @@ static void snapshot_restore(struct cpu *c, const struct delivery_snapshot *s)
  * (state unchanged) when something stopped it.  The real-mode frame holds
  * only FLAGS' low 16 bits, so RF is never in it. */
 static int deliver(struct cpu *c, unsigned vector, bool has_err, uint32_t err, bool ext,
-                   uint64_t ret_ip, bool fault)
+                   uint64_t ret_ip, bool fault, unsigned soft)
 {
 	struct delivery_snapshot snap;
 	snapshot_take(c, &snap);
-	int r = (c->cr0 & CR0_PE) ? deliver_prot(c, vector, has_err, err, ret_ip, ext, fault)
+	int r = (c->cr0 & CR0_PE) ? deliver_prot(c, vector, has_err, err, ret_ip, ext, fault, soft)
 	                          : deliver_real(c, vector, ret_ip);
 	if (r) {
 		snapshot_restore(c, &snap);
@@ -398,9 +403,21 @@ int cpu_deliver_pending(struct cpu *c)
 		struct pending_exception first = c->exc;
 		c->stop = STOP_NONE;
 		/* An external interrupt pushes RF as it is (SDM vol. 3 17.3.1.1). */
-		bool fault = !first.hw_intr && pushes_rf_set(first.vector);
-		if (deliver(c, first.vector, first.has_error, first.error, true, c->rip, fault) ==
-		    0) {
+		bool fault = !first.hw_intr && !first.soft_type && pushes_rf_set(first.vector);
+		/* An injected software event is delivered as the instruction that
+		 * raises it would: returning after it (RIP plus the VM-entry
+		 * instruction length), RF clear, and with the gate's DPL checked
+		 * but for a privileged software exception (SDM vol. 3 26.6.1.1;
+		 * INT n, INT3, INTO, INT1).  In virtual-8086 mode IOPL is not
+		 * checked. */
+		bool ext = first.soft_type != SOFT_INTR && first.soft_type != SOFT_EXC;
+		uint64_t ret_ip = c->rip;
+		if (first.soft_type) {
+			ret_ip += first.soft_len;
+			c->rflags &= ~(uint64_t)RF_RF;
+		}
+		if (deliver(c, first.vector, first.has_error, first.error, ext, ret_ip, fault,
+		            first.soft_type) == 0) {
 			c->exc_pending = false;
 			c->stop = STOP_NONE;
 			c->events++;
@@ -414,8 +431,10 @@ int cpu_deliver_pending(struct cpu *c)
 			 * (vm_exit_intinfo) and the next entry injects it again
 			 * (vm_entry_intinfo), unless the task switch consumed it. */
 			c->exc_pending = false;
-			if (c->exit->exitcode != VM_EXITCODE_TASK_SWITCH)
+			if (c->exit->exitcode != VM_EXITCODE_TASK_SWITCH) {
 				c->exit_intinfo = event_intinfo(&first);
+				c->exit_intinfo_len = first.soft_len;
+			}
 			return 1;
 		}
 		unsigned second = c->exc.vector;
@@ -425,9 +444,11 @@ int cpu_deliver_pending(struct cpu *c)
 			vme->u.suspended.how = VM_SUSPEND_TRIPLEFAULT;
 			return 1;
 		}
-		/* Interrupts are benign, whatever their vector (SDM table 6-5). */
-		enum exc_class first_class =
-		    first.hw_intr ? EXC_BENIGN : exc_class_of_vector(first.vector);
+		/* Interrupts are benign, whatever their vector (SDM table 6-5);
+		 * so are software events (INT n with n = 13 raises no #GP). */
+		enum exc_class first_class = first.hw_intr || first.soft_type
+		                                 ? EXC_BENIGN
+		                                 : exc_class_of_vector(first.vector);
 		if (exc_makes_double_fault(first_class, exc_class_of_vector(second))) {
 			c->exc.vector = IDT_DF;
 			c->exc.has_error = true;
@@ -445,7 +466,8 @@ int cpu_deliver_pending(struct cpu *c)
 int cpu_soft_interrupt(struct cpu *c, unsigned vector, uint64_t next_rip)
 {
 	c->rflags &= ~(uint64_t)RF_RF;
-	if (deliver(c, vector, false, 0, false, next_rip, false))
+	bool int_n = c->cur && c->cur->mnem == ZYDIS_MNEMONIC_INT;
+	if (deliver(c, vector, false, 0, false, next_rip, false, int_n ? SOFT_INTR : SOFT_EXC))
 		return EXEC_STOP;
 	return EXEC_JUMP;
 }
@@ -460,7 +482,7 @@ int cpu_soft_interrupt(struct cpu *c, unsigned vector, uint64_t next_rip)
 int cpu_int1(struct cpu *c, uint64_t next_rip)
 {
 	c->rflags &= ~(uint64_t)RF_RF;
-	if (deliver(c, IDT_DB, false, 0, true, next_rip, false))
+	if (deliver(c, IDT_DB, false, 0, true, next_rip, false, SOFT_PRIV_EXC))
 		return EXEC_STOP;
 	return EXEC_JUMP;
 }
