@@ -198,26 +198,18 @@ static int op_shift_r(struct cpu *c, const struct insn *i)
 /* SHL, SHR, SAR: lazy flags. */
 #define GEN_SHIFT_REG(name, op, sz)                                                                \
 	GEN_COUNT_REG(shift_reg_##name##_##sz, sz, shift_lazy(c, op, sz, v, cnt))
-#define GEN_SHIFT_REG_SIZES(name, op)                                                              \
-	GEN_SHIFT_REG(name, op, 1)                                                                 \
-	GEN_SHIFT_REG(name, op, 2)                                                                 \
-	GEN_SHIFT_REG(name, op, 4)                                                                 \
-	GEN_SHIFT_REG(name, op, 8)
-GEN_SHIFT_REG_SIZES(shl, S_SHL)
-GEN_SHIFT_REG_SIZES(shr, S_SHR)
-GEN_SHIFT_REG_SIZES(sar, S_SAR)
+/* One handler per operand size. */
+#define GEN_SIZES(gen, name, op) gen(name, op, 1) gen(name, op, 2) gen(name, op, 4) gen(name, op, 8)
+GEN_SIZES(GEN_SHIFT_REG, shl, S_SHL)
+GEN_SIZES(GEN_SHIFT_REG, shr, S_SHR)
+GEN_SIZES(GEN_SHIFT_REG, sar, S_SAR)
 
 /* ROL and ROR.  Measured on Intel: by an imm8 count other than 1 they
  * leave OF as it was; by CL, OF is the first step's. */
 #define GEN_ROT_REG(name, op, sz)                                                                  \
 	GEN_COUNT_REG(rot_reg_##name##_##sz, sz, rotate(c, op, sz, v, cnt, !(i->flags & INSN_F_CL)))
-#define GEN_ROT_REG_SIZES(name, op)                                                                \
-	GEN_ROT_REG(name, op, 1)                                                                   \
-	GEN_ROT_REG(name, op, 2)                                                                   \
-	GEN_ROT_REG(name, op, 4)                                                                   \
-	GEN_ROT_REG(name, op, 8)
-GEN_ROT_REG_SIZES(rol, S_ROL)
-GEN_ROT_REG_SIZES(ror, S_ROR)
+GEN_SIZES(GEN_ROT_REG, rol, S_ROL)
+GEN_SIZES(GEN_ROT_REG, ror, S_ROR)
 
 static const insn_fn rot_reg_table[2][4] = {
     {rot_reg_rol_1, rot_reg_rol_2, rot_reg_rol_4, rot_reg_rol_8},
