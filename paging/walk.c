@@ -111,36 +111,38 @@ static uint32_t pf_code(const struct walk_state *w, bool present, bool rsvd)
 	return e;
 }
 
-/* Access-rights checks of SDM vol. 3 4.6 once the leaf is known, for an
- * access of kind prot. */
-static bool rights_ok(const struct walk_state *w, int prot)
+/* The access-rights checks of SDM vol. 3 4.6 once the leaf is known: the
+ * kinds of access (VM_PROT_*) the accumulated rights allow. */
+static unsigned rights_mask(const struct walk_state *w)
 {
 	const struct walk_regs *r = w->r;
-	bool write = prot & VM_PROT_WRITE, fetch = prot & VM_PROT_EXECUTE;
+	unsigned m = VM_PROT_READ | VM_PROT_WRITE | VM_PROT_EXECUTE;
+	if (w->any_nx)
+		m &= ~(unsigned)VM_PROT_EXECUTE;
 	if (w->user) {
 		if (!w->all_us)
-			return false;
-		if (write && !w->all_rw)
-			return false;
-		if (fetch && w->any_nx)
-			return false;
-		return true;
+			return 0;
+		return w->all_rw ? m : m & ~(unsigned)VM_PROT_WRITE;
 	}
-	if (write && !w->all_rw && (r->cr0 & CR0_WP))
-		return false;
-	if (fetch && w->any_nx)
-		return false;
+	if (!w->all_rw && (r->cr0 & CR0_WP))
+		m &= ~(unsigned)VM_PROT_WRITE;
 	if (w->all_us) {
-		if (fetch && (r->cr4 & CR4_SMEP))
-			return false;
+		if (r->cr4 & CR4_SMEP)
+			m &= ~(unsigned)VM_PROT_EXECUTE;
 		/* SMAP (SDM 4.6): explicit accesses obey EFLAGS.AC; implicit ones
 		 * made at CPL 3 are always checked. */
 		bool implicit = w->flags & WALK_F_IMPLICIT_SV;
 		bool ac_allows = r->rflags_ac && !(implicit && r->cpl == 3);
-		if (!fetch && (r->cr4 & CR4_SMAP) && !ac_allows)
-			return false;
+		if ((r->cr4 & CR4_SMAP) && !ac_allows)
+			m &= ~(unsigned)(VM_PROT_READ | VM_PROT_WRITE);
 	}
-	return true;
+	return m;
+}
+
+/* Does the mask m allow every kind of access in prot? */
+static bool allows(unsigned m, int prot)
+{
+	return (m & (unsigned)prot) == (unsigned)prot;
 }
 
 static void accumulate(struct walk_state *w, uint64_t e)
@@ -181,12 +183,13 @@ static enum walk_status fault(struct walk_state *w, bool present, bool rsvd,
 static enum walk_status finish(struct walk_state *w, uint64_t gpa, uint64_t page_size,
                                struct walk_result *out)
 {
-	if (!rights_ok(w, w->prot))
+	unsigned m = rights_mask(w);
+	if (!allows(m, w->prot))
 		return fault(w, true, false, out);
 	set_ad(w, out);
 	/* Later writes may skip the walk only if D is already set. */
-	out->writable = rights_ok(w, VM_PROT_WRITE) && (entry_load(&w->refs[w->nrefs - 1]) & PTE_D);
-	out->executable = rights_ok(w, VM_PROT_EXECUTE);
+	out->writable = allows(m, VM_PROT_WRITE) && (entry_load(&w->refs[w->nrefs - 1]) & PTE_D);
+	out->executable = allows(m, VM_PROT_EXECUTE);
 	out->user_page = w->all_us;
 	out->gpa = gpa;
 	out->page_size = page_size;
@@ -275,12 +278,13 @@ pte_ready(struct walk_state *w, const struct psc_entry *hit, uint64_t la, struct
 	w->all_us = hit->us;
 	w->any_nx = hit->nx;
 	accumulate(w, pte);
-	if (!rights_ok(w, w->prot))
+	unsigned m = rights_mask(w);
+	if (!allows(m, w->prot))
 		return false;
 	out->pf_error = 0;
 	out->ad_clear = false;
-	out->writable = (pte & PTE_D) && rights_ok(w, VM_PROT_WRITE);
-	out->executable = rights_ok(w, VM_PROT_EXECUTE);
+	out->writable = (pte & PTE_D) && allows(m, VM_PROT_WRITE);
+	out->executable = allows(m, VM_PROT_EXECUTE);
 	out->global = (pte & PTE_G) && (w->r->cr4 & CR4_PGE);
 	out->user_page = w->all_us;
 	out->gpa = (pte & 0x000ffffffffff000ull) | (la & 0xfff);
