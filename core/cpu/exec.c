@@ -216,14 +216,11 @@ static void wrap_ip(struct cpu *c, uint32_t m)
 		c->rip &= ip_max[m];
 }
 
-/* The block at CS:RIP, or NULL with c->stop set (fault or exit on fetch). */
-static struct block *find_block(struct cpu *c)
+/* find_block past a jump-cache miss: translate the fetch, look the block
+ * up in the decode cache or build it, and fill the jump-cache entry j. */
+__attribute__((noinline)) static struct block *find_block_slow(struct cpu *c, uint64_t la,
+                                                               struct jcache_entry *j)
 {
-	uint64_t la = (c->seg[SEG_CS].base + c->rip) & c->la_mask;
-	struct jcache_entry *j = jcache_slot(c, la);
-	c->stats.block_lookups++;
-	if (likely(j->la == la && j->epoch == c->jepoch && j->mode == c->mode && j->b->valid))
-		return j->b;
 	c->cur = NULL;
 	uint64_t gpa;
 	const uint8_t *h;
@@ -262,6 +259,18 @@ static struct block *find_block(struct cpu *c)
 	j->epoch = c->jepoch;
 	j->b = b;
 	return b;
+}
+
+/* The block at CS:RIP, or NULL with c->stop set (fault or exit on fetch):
+ * the jump cache's hit inline in the run loop, the rest out of line. */
+static inline __attribute__((always_inline)) struct block *find_block(struct cpu *c)
+{
+	uint64_t la = (c->seg[SEG_CS].base + c->rip) & c->la_mask;
+	struct jcache_entry *j = jcache_slot(c, la);
+	c->stats.block_lookups++;
+	if (likely(j->la == la && j->epoch == c->jepoch && j->mode == c->mode && j->b->valid))
+		return j->b;
+	return find_block_slow(c, la, j);
 }
 
 /* Run the records of b; at most 'budget' of them retire.  Inlined into
