@@ -173,6 +173,16 @@ static int resolve(struct cpu *c, uint64_t la, int prot, int seg, unsigned wflag
 }
 
 /*
+ * May a refill retag the entry it finds (tlb_refresh)?  Not while
+ * alignment checks, data breakpoints or SMAP at CPL < 3 keep pages off the
+ * fast path: the tags the fill below sets depend on them.
+ */
+static bool may_refresh(const struct cpu *c)
+{
+	return !c->ac_check && !c->bp_data && !((c->cr4 & CR4_SMAP) && c->cpl < 3);
+}
+
+/*
  * Translate la for 'prot' and fill its TLB entry.  Returns the entry, or
  * NULL with an exception or exit pending.  *gpa_out gets the page's
  * guest-physical address; *mmio is set when it is not RAM (data only).
@@ -187,10 +197,8 @@ static struct tlb_entry *translate(struct cpu *c, uint64_t la, int prot, int seg
 		return NULL;
 	struct tlb_entry *e = tlb_entry_for(&c->tlb, la);
 	/* After a flush the entry often still maps the same page: then the
-	 * walk only confirms it (tlb_refresh), unless the checks below keep
-	 * the page off the fast path. */
-	bool checked = c->ac_check || c->bp_data || ((c->cr4 & CR4_SMAP) && c->cpl < 3);
-	if (w.page_size == 4096 && !checked &&
+	 * walk only confirms it (tlb_refresh). */
+	if (w.page_size == 4096 && may_refresh(c) &&
 	    tlb_refresh(&c->tlb, e, la, w.gpa, w.global, w.writable, w.executable, prot)) {
 		c->stats.tlb_fills++;
 		*gpa_out = w.gpa;
@@ -344,8 +352,7 @@ static int translate_span(struct cpu *c, uint64_t la, unsigned size, int prot, i
  */
 static struct tlb_entry *refill_cached(struct cpu *c, uint64_t la, unsigned size, int prot)
 {
-	if ((la & 0xfff) > 0x1000 - size || c->ac_check || c->bp_data ||
-	    ((c->cr4 & CR4_SMAP) && c->cpl < 3))
+	if ((la & 0xfff) > 0x1000 - size || !may_refresh(c))
 		return NULL;
 	/* No canonical check: the PDE cache holds canonical addresses only,
 	 * and its key has every bit above 20, so no other address hits. */

@@ -97,24 +97,30 @@ static void insert_loop_tail(struct cpu *c, const struct block *b, const uint16_
 }
 
 /*
- * The page after the one la is on, for a block that reaches it: with a
- * real fetch when the block's first instruction straddles the two pages
- * (its fault or exit is that instruction's), otherwise only when the
- * fetch would change nothing (cpu_probe_fetch), since it comes ahead of
- * the instructions before it.  0 with *h2 set and the block's second page
- * recorded; 1 when the block must end before it; -1 with c->stop set.
+ * The fetch of the page after the one la is on, for a block that reaches
+ * it: a real fetch when the block's first instruction straddles the two
+ * pages ('first': its fault or exit is that instruction's), otherwise
+ * only when the fetch would change nothing (cpu_probe_fetch), since it
+ * comes ahead of the instructions before it.  0 with *gpa2 and *h2 set;
+ * 1 when the block must end before the page; -1 with c->stop set.
  */
+static int fetch_second_page(struct cpu *c, uint64_t la, bool first, uint64_t *gpa2,
+                             const uint8_t **h2)
+{
+	uint64_t la2 = ((la | 0xfff) + 1) & c->la_mask;
+	if (first)
+		return cpu_translate_fetch(c, la2, gpa2, h2) ? -1 : 0;
+	return cpu_probe_fetch(c, la2, gpa2, h2) ? 0 : 1;
+}
+
+/* fetch_second_page for block b, recording the page in it. */
 static int second_page(struct cpu *c, struct block *b, uint64_t la, bool first, const uint8_t **h2)
 {
-	uint64_t la2 = ((la | 0xfff) + 1) & c->la_mask, gpa2;
-	if (first) {
-		if (cpu_translate_fetch(c, la2, &gpa2, h2))
-			return -1;
-	} else if (!cpu_probe_fetch(c, la2, &gpa2, h2)) {
-		return 1;
-	}
-	b->gpa2_page = gpa2 & TLB_PAGE_MASK;
-	return 0;
+	uint64_t gpa2;
+	int r = fetch_second_page(c, la, first, &gpa2, h2);
+	if (r == 0)
+		b->gpa2_page = gpa2 & TLB_PAGE_MASK;
+	return r;
 }
 
 /*
@@ -228,20 +234,16 @@ __attribute__((noinline)) static struct block *find_block_slow(struct cpu *c, ui
 		return NULL;
 	struct block *b = code_cache_lookup(c->cc, gpa, c->mode);
 	if (b && b->gpa2_page != ~0ull) {
-		/* A block on two pages: its second page must still map the same.
-		 * It is fetched now only if the first instruction straddles the
-		 * two (second_page); otherwise a block that ends before it is
-		 * built when the fetch would have effects. */
+		/* A block on two pages: its second page must still map the same,
+		 * fetched as build_block fetched it; otherwise a block that ends
+		 * before it is built. */
 		uint64_t gpa2;
 		const uint8_t *h2;
-		uint64_t la2 = ((la | 0xfff) + 1) & c->la_mask;
-		if (b->insns[0].len > 0x1000 - (gpa & 0xfff)) {
-			if (cpu_translate_fetch(c, la2, &gpa2, &h2))
-				return NULL;
-		} else if (!cpu_probe_fetch(c, la2, &gpa2, &h2)) {
-			gpa2 = ~0ull;
-		}
-		if ((gpa2 & TLB_PAGE_MASK) != b->gpa2_page)
+		bool first = b->insns[0].len > 0x1000 - (gpa & 0xfff);
+		int r = fetch_second_page(c, la, first, &gpa2, &h2);
+		if (r < 0)
+			return NULL;
+		if (r > 0 || (gpa2 & TLB_PAGE_MASK) != b->gpa2_page)
 			b = NULL;
 	}
 	if (!b) {
